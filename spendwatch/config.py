@@ -1,0 +1,177 @@
+"""The one settings class.
+
+Sources, highest priority first:
+1. environment variables ``SPENDWATCH_<SECTION>__<KEY>`` (lists and tables take JSON);
+2. the TOML file at ``$SPENDWATCH_CONFIG``, else ``./spendwatch.toml`` when it exists;
+3. the defaults below.
+
+Secrets are ``SecretStr`` so that printing a settings object never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("spendwatch.toml")
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "sqlite:///./spendwatch.db"
+    echo: bool = False
+
+
+class AwsExport(BaseModel):
+    bucket: str
+    prefix: str = ""
+    name: str
+    format: Literal["focus", "cur2", "cur-legacy"] = "focus"
+
+
+class AwsSettings(BaseModel):
+    exports: list[AwsExport] = Field(default_factory=list)
+    cost_explorer: bool = False
+    region: str = "us-east-1"
+
+
+class GcpSettings(BaseModel):
+    billing_export_table: str = ""
+    bigquery_endpoint: str = ""
+    catalog_endpoint: str = ""
+
+
+class AzureSettings(BaseModel):
+    scopes: list[str] = Field(default_factory=list)
+    management_endpoint: str = "https://management.azure.com"
+
+
+class PrometheusSettings(BaseModel):
+    url: str = ""
+    resource_label: str = "instance_id"
+    fallback_label: str = "Hostname"
+    timeout_seconds: float = 30.0
+
+
+class SlackSettings(BaseModel):
+    webhook_url: SecretStr = SecretStr("")
+    bot_token: SecretStr = SecretStr("")
+    api_base_url: str = "https://slack.com/api/"
+    default_channel: str = "#finops"
+    channels: dict[str, str] = Field(default_factory=dict)
+    dashboard_base_url: str = "http://localhost:8501"
+    min_monthly_savings: str = "100"
+    escalation_ratio: str = "1.5"
+    reminder_days: int = 7
+    digest: bool = False
+    digest_top_n: int = 5
+
+
+class TagSettings(BaseModel):
+    team: str = "team"
+    owner: str = "owner"
+    workload: str = "workload"
+
+
+class IdleGpuPolicy(BaseModel):
+    window_hours: int = 24
+    active_util_percent: float = 5.0
+    min_coverage: float = 0.9
+    cost_lookback_days: int = 7
+
+
+class AnalyticsSettings(BaseModel):
+    idle_gpu: IdleGpuPolicy = Field(default_factory=IdleGpuPolicy)
+
+
+class DashboardSettings(BaseModel):
+    address: str = "127.0.0.1"
+    port: int = 8501
+    cache_ttl_seconds: int = 300
+
+
+class IngestSettings(BaseModel):
+    batch_rows: int = 65_536
+    default_currency: str = "USD"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SPENDWATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    gcp: GcpSettings = Field(default_factory=GcpSettings)
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    tags: TagSettings = Field(default_factory=TagSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @field_validator("database")
+    @classmethod
+    def _url_not_empty(cls, value: DatabaseSettings) -> DatabaseSettings:
+        if not value.url.strip():
+            raise ValueError("database.url is empty; set SPENDWATCH_DATABASE__URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+
+def config_file_path() -> Path | None:
+    """The settings file in force: ``$SPENDWATCH_CONFIG`` or ``./spendwatch.toml``."""
+    explicit = os.environ.get("SPENDWATCH_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"SPENDWATCH_CONFIG={explicit}: no such file; fix the path or unset it"
+            )
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+class ConfigError(Exception):
+    """The settings could not be read. The message names the file or variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning pydantic's multi-line report into one actionable line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        source = config_file_path() or "environment"
+        raise ConfigError(
+            f"invalid setting {where!r} ({first['msg']}); check {source} "
+            f"or SPENDWATCH_{where.upper().replace('.', '__')}"
+        ) from None

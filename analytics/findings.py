@@ -57,3 +57,19 @@ def utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()}; pass an aware UTC time")
     return value.astimezone(dt.UTC)
+
+
+FindingEvent = Literal["opened", "escalated", "updated", "resolved", "reopened"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FindingChange:
+    """What storing one run's findings did to one finding; alerts decide what to send from this."""
+
+    finding_id: int
+    fingerprint: str
+    kind: str
+    event: FindingEvent
+    monthly_savings: Decimal
+    previous_savings: Decimal | None
+    status: str  # the status after the change: open | snoozed | dismissed | resolved

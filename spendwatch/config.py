@@ -73,6 +73,11 @@ class SlackSettings(BaseModel):
     reminder_days: int = 7
     digest: bool = False
     digest_top_n: int = 5
+    timeout_seconds: float = 10.0
+    server_error_retries: int = 1  # in-call retries on 500/503 before the outbox backs off
+    rate_limit_retries: int = 2  # in-call retries on 429, each after its Retry-After
+    retry_base_seconds: int = 60  # outbox backoff: base * 2**(attempts-1), capped at 6 hours
+    max_attempts: int = 10  # then the notification is marked failed
 
 
 class TagSettings(BaseModel):

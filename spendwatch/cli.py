@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from spendwatch.commands import alert, analyze, db, findings
+from spendwatch.commands import alert, analyze, collect, db, findings
 from spendwatch.config import ConfigError
 from warehouse.db import DatabaseError
 from warehouse.errors import SpendwatchError
@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.command("collect")(collect.collect)
 app.command("alert")(alert.alert_command)
 app.command("analyze")(analyze.analyze_command)
 app.add_typer(findings.app, name="findings")

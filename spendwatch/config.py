@@ -59,6 +59,11 @@ class PrometheusSettings(BaseModel):
     resource_label: str = "instance_id"
     fallback_label: str = "Hostname"
     timeout_seconds: float = 30.0
+    retries: int = 3  # on 5xx and connection errors, with exponential backoff
+    retry_backoff_seconds: float = 0.5
+    chunk_hours: int = 24  # hours per query_range call (Prometheus caps a series at 11,000 points)
+    lookback_hours: int = 2  # re-read this much before the watermark: late samples
+    initial_hours: int = 24  # first run, when there is no watermark yet
 
 
 class SlackSettings(BaseModel):

@@ -1,0 +1,69 @@
+"""Collector names -> factories built from Settings.
+
+Adding a source is one :class:`CollectorSpec` line in :data:`SPECS`. ``spendwatch collect`` with
+no names runs every configured one; an unknown name is refused with the list of valid names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from collectors.base import Collector
+from warehouse.errors import InputError
+
+if TYPE_CHECKING:
+    from spendwatch.config import Settings
+
+
+def _prometheus(settings: Settings) -> Collector:
+    from collectors.prometheus_gpu import PrometheusGpuCollector
+
+    return PrometheusGpuCollector.from_settings(settings)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CollectorSpec:
+    name: str
+    description: str
+    factory: Callable[[Settings], Collector]
+    is_configured: Callable[[Settings], bool]
+    how_to_configure: str  # shown when the source is asked for but not set up
+
+
+SPECS: tuple[CollectorSpec, ...] = (
+    CollectorSpec(
+        name="prometheus",
+        description="GPU utilization per GPU per hour from dcgm-exporter / nvidia_gpu_exporter",
+        factory=_prometheus,
+        is_configured=lambda settings: bool(settings.prometheus.url.strip()),
+        how_to_configure="set SPENDWATCH_PROMETHEUS__URL or [prometheus] url in spendwatch.toml",
+    ),
+)
+REGISTRY: dict[str, CollectorSpec] = {spec.name: spec for spec in SPECS}
+
+
+def collector_names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def spec_for(name: str) -> CollectorSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"unknown collector {name!r}; valid names: {', '.join(collector_names())}"
+        ) from None
+
+
+def configured_names(settings: Settings) -> list[str]:
+    return [name for name in collector_names() if REGISTRY[name].is_configured(settings)]
+
+
+def build_collector(name: str, settings: Settings) -> Collector:
+    """The collector called ``name``, or an InputError saying what is wrong with the name."""
+    spec = spec_for(name)
+    if not spec.is_configured(settings):
+        raise InputError(f"collector {name!r} is not configured; {spec.how_to_configure}")
+    return spec.factory(settings)

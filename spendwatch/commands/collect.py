@@ -1,0 +1,133 @@
+"""`spendwatch collect [SOURCE...] [--since DATE] [--until DATE]`, and `collect --list`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+
+from collectors.base import run_collector
+from collectors.registry import (
+    REGISTRY,
+    build_collector,
+    collector_names,
+    configured_names,
+    spec_for,
+)
+from spendwatch.config import load_settings
+from spendwatch.output import OutputFormat, emit
+from spendwatch.wiring import open_warehouse
+from warehouse.errors import InputError
+from warehouse.runs import last_runs
+
+RUN_COLUMNS = ("source", "status", "since", "until", "rows", "watermark", "error")
+LIST_COLUMNS = (
+    "name",
+    "configured",
+    "last_run",
+    "status",
+    "rows",
+    "watermark",
+    "error",
+    "description",
+)
+
+
+def parse_moment(value: str | None, *, option: str) -> dt.datetime | None:
+    """YYYY-MM-DD or an ISO 8601 time; a time without a zone is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r} is not a date; use YYYY-MM-DD or e.g. 2026-11-18T06:00Z"
+        ) from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def collect(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SOURCE]...", help="Collectors to run (default: all configured)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Window start (default: last watermark minus lookback).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="List the collectors and their last run; run nothing.")
+    ] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Run the configured collectors once; exit 1 if any source failed."""
+    settings = load_settings()
+    start = parse_moment(since, option="--since")
+    end = parse_moment(until, option="--until")
+    names = list(sources or [])
+    for name in names:
+        spec_for(name)  # refuse an unknown name before touching the warehouse
+    engine = open_warehouse(settings)
+    if list_only:
+        _list(engine, configured=set(configured_names(settings)), fmt=fmt)
+        return
+    if not names:
+        names = configured_names(settings)
+        if not names:
+            raise InputError(
+                "no collector is configured; set SPENDWATCH_PROMETHEUS__URL (or another "
+                "source) in the environment or spendwatch.toml; known collectors: "
+                + ", ".join(collector_names())
+            )
+    now = dt.datetime.now(dt.UTC)
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for name in names:
+        try:
+            collector = build_collector(name, settings)
+        except InputError as exc:  # one misconfigured source must not stop the others
+            results.append({"source": name, "status": "failed", "error": str(exc)})
+            failures.append(str(exc))
+            continue
+        outcome = run_collector(engine, collector, now=now, since=start, until=end)
+        results.append(
+            {
+                "source": outcome.source,
+                "status": outcome.status,
+                "since": outcome.since,
+                "until": outcome.until,
+                "rows": outcome.rows,
+                "watermark": outcome.watermark,
+                "error": outcome.error,
+            }
+        )
+        if outcome.error:
+            failures.append(outcome.error)
+    emit(results, columns=RUN_COLUMNS, fmt=fmt, title="collector runs")
+    for reason in failures:
+        typer.echo(f"error: {reason}", err=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _list(engine: Any, *, configured: set[str], fmt: OutputFormat) -> None:
+    runs = last_runs(engine)
+    rows = []
+    for name in collector_names():
+        run = runs.get(name)
+        rows.append(
+            {
+                "name": name,
+                "configured": name in configured,
+                "description": REGISTRY[name].description,
+                "last_run": run.started_at if run else None,
+                "status": run.status if run else "never run",
+                "rows": run.rows if run else None,
+                "watermark": run.watermark if run else None,
+                "error": run.error if run else None,
+            }
+        )
+    emit(rows, columns=LIST_COLUMNS, fmt=fmt, title="collectors")

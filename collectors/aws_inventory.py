@@ -72,20 +72,27 @@ def fetch_instance_types(ec2: Any, names: Iterable[str]) -> dict[str, InstanceTy
     return shapes
 
 
-def _instances(ec2: Any) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
-    for page in ec2.get_paginator("describe_instances").paginate():
+def _instances(
+    ec2: Any, *, page_size: int | None
+) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
+    config = {"PageSize": page_size} if page_size else {}
+    for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig=config):
         for reservation in page.get("Reservations", []):
             for instance in reservation.get("Instances", []):
                 yield reservation.get("OwnerId"), instance
 
 
 def fetch_inventory(
-    ec2: Any, *, owner_tag: str = "owner", team_tag: str = "team"
+    ec2: Any,
+    *,
+    owner_tag: str = "owner",
+    team_tag: str = "team",
+    page_size: int | None = None,
 ) -> tuple[list[ResourceRecord], list[InstanceTypeRecord]]:
     """All instances in the client's region, and the shapes of the types they use."""
     region = ec2.meta.region_name
     try:
-        listed = list(_instances(ec2))
+        listed = list(_instances(ec2, page_size=page_size))
         shapes = fetch_instance_types(ec2, (instance["InstanceType"] for _, instance in listed))
     except (BotoCoreError, ClientError) as exc:
         raise SourceError(

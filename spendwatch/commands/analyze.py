@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import typer
 from sqlalchemy.engine import Connection, Engine
@@ -164,6 +164,3 @@ def _alerts_hook(settings: Settings, as_of: dt.datetime) -> OnChanges:
         enqueue_for_changes(connection, changes, settings=settings, as_of=as_of)
 
     return enqueue
-
-
-__all__: Sequence[str] = ("analyze_command", "gpu_findings", "run_analysis")

@@ -54,6 +54,15 @@ def gpu_hour_is_suspect(active_util_percent: float) -> ColumnElement[bool]:
     return sa.and_(c.util_max > active_util_percent, c.mem_used_max_bytes == 0)
 
 
+def usage_spend() -> ColumnElement[bool]:
+    """Charges that are spend on running a resource: Usage, minus corrections (refunds)."""
+    c = cost_line_items.c
+    return sa.and_(
+        c.charge_category == SPEND_CATEGORY,
+        sa.or_(c.charge_class.is_(None), c.charge_class != "Correction"),
+    )
+
+
 def _hours_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return sa.func.count(sa.distinct(sa.case((condition, gpu_hourly.c.hour))))
 
@@ -159,8 +168,7 @@ def hourly_effective_costs(
     """
     c = cost_line_items.c
     spend = sa.and_(
-        c.charge_category == SPEND_CATEGORY,
-        sa.or_(c.charge_class.is_(None), c.charge_class != "Correction"),
+        usage_spend(),
         c.resource_id.is_not(None),
         c.charge_period_start >= start,
         c.charge_period_start < end,
@@ -284,7 +292,7 @@ def billed_gpu_resources_without_telemetry(
     billed = (
         sa.select(c.resource_id)
         .where(
-            c.charge_category == SPEND_CATEGORY,
+            usage_spend(),
             c.resource_id.is_not(None),
             c.charge_period_start < end,
             sa.func.coalesce(c.charge_period_end, c.charge_period_start) > start,
@@ -319,8 +327,7 @@ def usage_cost_between(
     total = connection.scalar(
         sa.select(decimal_sum(c.effective_cost)).where(
             c.resource_id == resource_id,
-            c.charge_category == SPEND_CATEGORY,
-            sa.or_(c.charge_class.is_(None), c.charge_class != "Correction"),
+            usage_spend(),
             c.charge_period_start >= start,
             c.charge_period_start < end,
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from spendwatch.commands import alert, analyze, collect, db, findings
+from spendwatch.commands import alert, analyze, collect, dashboard, db, findings
 from spendwatch.config import ConfigError
 from warehouse.db import DatabaseError
 from warehouse.errors import SpendwatchError
@@ -24,6 +24,7 @@ app.add_typer(db.app, name="db")
 app.command("collect")(collect.collect)
 app.command("alert")(alert.alert_command)
 app.command("analyze")(analyze.analyze_command)
+app.command("dashboard")(dashboard.dashboard_command)
 app.add_typer(findings.app, name="findings")
 app.command("savings")(findings.savings_command)
 

@@ -1,0 +1,183 @@
+"""Cached loaders: every read the pages make goes through here, keyed by the database URL.
+
+Results are cached for ``dashboard.cache_ttl_seconds`` (settings) so a page switch does not
+re-query; a finding action clears :func:`findings` so the change shows at once. Money stays
+``Decimal`` in these frames; pages convert to float only to draw charts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from spendwatch.config import Settings
+from warehouse.db import make_engine, safe_url
+from warehouse.queries import dashboard as queries
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def _ttl() -> int:
+    try:
+        return settings().dashboard.cache_ttl_seconds
+    except Exception:  # bad settings are reported by the page guard, not at import time
+        return 300
+
+
+TTL = _ttl()
+
+
+def database_url() -> str:
+    return settings().database.url
+
+
+def safe_database_url() -> str:
+    try:
+        return safe_url(database_url())
+    except Exception:
+        return "(settings unreadable)"
+
+
+@st.cache_resource(show_spinner=False)
+def engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def window(url: str) -> dict[str, Any] | None:
+    """The days and providers there is data for (billing or GPU telemetry); None when empty."""
+    with engine(url).connect() as connection:
+        spend = queries.spend_window(connection)
+        gpu = queries.gpu_window(connection)
+    if spend is None and gpu is None:
+        return None
+    days = [d for d in (spend and (spend["first_day"], spend["last_day"]), gpu) if d]
+    return {
+        "first_day": min(first for first, _ in days),
+        "last_day": max(last for _, last in days),
+        "providers": spend["providers"] if spend else [],
+        "currencies": spend["currencies"] if spend else [],
+        "has_billing": spend is not None,
+        "has_gpu": gpu is not None,
+    }
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def total_spend(
+    url: str, *, start: dt.date, end: dt.date, provider: str | None, currency: str | None
+) -> Any:
+    with engine(url).connect() as connection:
+        return queries.total_spend(
+            connection, start=start, end=end, provider=provider, currency=currency
+        )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def daily_spend(
+    url: str,
+    *,
+    start: dt.date,
+    end: dt.date,
+    by: queries.SpendGrouping,
+    provider: str | None,
+    currency: str | None,
+) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        rows = queries.daily_spend(
+            connection, start=start, end=end, by=by, provider=provider, currency=currency
+        )
+    return pd.DataFrame(rows, columns=["day", "key", "cost"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def spend_by_tag(
+    url: str,
+    *,
+    tag_key: str,
+    start: dt.date,
+    end: dt.date,
+    provider: str | None,
+    currency: str | None,
+) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        rows = queries.spend_by_tag(
+            connection,
+            tag_key=tag_key,
+            start=start,
+            end=end,
+            provider=provider,
+            currency=currency,
+        )
+    return pd.DataFrame(rows, columns=["value", "cost"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def top_services(
+    url: str, *, start: dt.date, end: dt.date, provider: str | None, currency: str | None
+) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        rows = queries.top_services(
+            connection, start=start, end=end, provider=provider, currency=currency
+        )
+    return pd.DataFrame(rows, columns=["provider", "service", "category", "cost", "line_items"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def gpu_host_days(url: str, *, start: dt.date, end: dt.date, provider: str | None) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        rows = queries.gpu_host_days(connection, start=start, end=end, provider=provider)
+        inventory = {row["resource_id"]: row for row in queries.gpu_resources(connection)}
+    frame = pd.DataFrame(
+        rows,
+        columns=["resource_id", "provider", "day", "gpu_hours", "util_sum", "util_samples"],
+    )
+    frame["host"] = [
+        (inventory.get(rid) or {}).get("name") or _short(rid) for rid in frame["resource_id"]
+    ]
+    frame["instance_type"] = [
+        (inventory.get(rid) or {}).get("instance_type") or "" for rid in frame["resource_id"]
+    ]
+    return frame
+
+
+def _short(resource_id: str) -> str:
+    return resource_id.rsplit("/", 1)[-1]
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def findings(
+    url: str,
+    *,
+    kinds: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    owners: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    with engine(url).connect() as connection:
+        return queries.finding_rows(
+            connection, kinds=tuple(kinds), statuses=tuple(statuses), owners=tuple(owners)
+        )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def finding_facets(url: str) -> dict[str, list[str]]:
+    with engine(url).connect() as connection:
+        return queries.finding_facets(connection)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def collector_health(url: str) -> list[dict[str, Any]]:
+    with engine(url).connect() as connection:
+        return queries.latest_collector_runs(connection)
+
+
+def forget_findings() -> None:
+    """After a finding action: the next read must see the database, not the cache."""
+    findings.clear()
+    finding_facets.clear()

@@ -1,0 +1,160 @@
+"""Findings: filter by kind, status and owner; read the evidence; snooze, dismiss or reopen.
+
+The only writes the dashboard makes are these actions, and they go through
+``warehouse.findings_store.set_finding_status`` so the lifecycle rules live in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, data
+from warehouse.findings_store import Action, set_finding_status
+
+TABLE_COLUMNS = [
+    "id",
+    "kind",
+    "status",
+    "resource_id",
+    "owner",
+    "team",
+    "provider",
+    "monthly_savings",
+    "currency",
+    "confidence",
+    "recommendation",
+    "snoozed_until",
+    "dismissed_reason",
+    "first_seen",
+    "last_seen",
+]
+
+
+def _filters(facets: dict[str, list[str]]) -> tuple[list[str], list[str], list[str]]:
+    columns = st.columns(3)
+    kinds = columns[0].multiselect("Kind", facets["kind"], key="findings_kind")
+    default_status = ["open"] if "open" in facets["status"] else []
+    if "findings_status" not in st.session_state:
+        st.session_state["findings_status"] = default_status
+    statuses = columns[1].multiselect("Status", facets["status"], key="findings_status")
+    owners = columns[2].multiselect("Owner", facets["owner"], key="findings_owner")
+    return kinds, statuses, owners
+
+
+def _label(row: dict[str, Any]) -> str:
+    saving = components.money(row["monthly_savings"], row["currency"])
+    return f"#{row['id']} {row['kind']} · {row['resource_id'].rsplit('/', 1)[-1]} · {saving}/mo"
+
+
+def _act(url: str, *, finding_id: int, action: Action, **details: Any) -> None:
+    set_finding_status(
+        data.engine(url),
+        finding_id=finding_id,
+        action=action,
+        at=dt.datetime.now(dt.UTC),
+        **details,
+    )
+    data.forget_findings()
+    st.session_state["findings_flash"] = f"Finding #{finding_id}: {action} saved."
+    st.rerun()
+
+
+def _actions(url: str, row: dict[str, Any]) -> None:
+    left, right = st.columns(2)
+    with left.form(f"snooze_{row['id']}"):
+        tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+        until = st.date_input(
+            "Snooze until (UTC)", value=tomorrow + dt.timedelta(days=6), min_value=tomorrow
+        )
+        if st.form_submit_button("Snooze", icon=":material/snooze:") and isinstance(until, dt.date):
+            at_midnight = dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC)
+            _act(url, finding_id=row["id"], action="snooze", until=at_midnight)
+    with right.form(f"dismiss_{row['id']}"):
+        reason = st.text_input("Dismiss: why is this not worth doing?")
+        if st.form_submit_button("Dismiss", icon=":material/block:"):
+            if reason.strip():
+                _act(url, finding_id=row["id"], action="dismiss", reason=reason.strip())
+            else:
+                st.warning("Give a reason, so the next person knows why it was dismissed.")
+    if row["status"] in ("snoozed", "dismissed") and st.button(
+        "Reopen", key=f"reopen_{row['id']}", icon=":material/undo:"
+    ):
+        _act(url, finding_id=row["id"], action="reopen")
+
+
+def _detail(url: str, row: dict[str, Any]) -> None:
+    st.subheader(_label(row))
+    st.markdown(f"**Recommendation:** {row['recommendation']}")
+    facts = st.columns(4)
+    facts[0].metric("Saving / month", components.money(row["monthly_savings"], row["currency"]))
+    facts[1].metric("Status", row["status"])
+    facts[2].metric("Confidence", row["confidence"])
+    facts[3].metric("Owner", row["owner"] or "unowned")
+    if row["status"] == "snoozed" and row["snoozed_until"]:
+        st.caption(f"Snoozed until {row['snoozed_until']:%Y-%m-%d %H:%M} UTC.")
+    if row["status"] == "dismissed":
+        st.caption(f"Dismissed: {row['dismissed_reason'] or 'no reason given'}.")
+    st.markdown("**Evidence**")
+    st.json(row["evidence"], expanded=True)
+    _actions(url, row)
+
+
+def render() -> None:
+    st.title("Findings")
+    flash = st.session_state.pop("findings_flash", None)
+    if flash:
+        st.success(flash)
+    components.page_setup()  # keeps the global filters in the sidebar and the URL
+    url = data.database_url()
+    facets = data.finding_facets(url)
+    if not facets["kind"]:
+        components.connect_source_panel("findings")
+        st.caption("Findings appear after `spendwatch analyze` has run on billing and telemetry.")
+        return
+    kinds, statuses, owners = _filters(facets)
+    rows = data.findings(url, kinds=tuple(kinds), statuses=tuple(statuses), owners=tuple(owners))
+    total = sum((row["monthly_savings"] for row in rows), Decimal(0))
+    currency = rows[0]["currency"] if rows else None
+    columns = st.columns(3)
+    columns[0].metric("Findings", f"{len(rows)}")
+    columns[1].metric("Total saving / month", components.money(total, currency))
+    columns[2].metric("Owners", f"{len({row['owner'] for row in rows if row['owner']})}")
+    if not rows:
+        st.info("No findings match these filters.")
+        return
+
+    frame = pd.DataFrame([{column: row[column] for column in TABLE_COLUMNS} for row in rows])
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "monthly_savings": st.column_config.NumberColumn("Saving / month", format="%.2f"),
+            "recommendation": st.column_config.TextColumn("Recommendation", width="large"),
+            "resource_id": "Resource",
+        },
+    )
+    export = frame.copy()
+    export["evidence"] = [row["evidence"] for row in rows]
+    st.download_button(
+        "Download CSV",
+        data=export.to_csv(index=False).encode(),  # Decimal prints exactly, no float rounding
+        file_name="spendwatch-findings.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+    by_id = {row["id"]: row for row in rows}
+    chosen = st.selectbox(
+        "Finding", list(by_id), format_func=lambda finding_id: _label(by_id[finding_id])
+    )
+    if chosen is not None:
+        _detail(url, by_id[chosen])
+
+
+with components.page_guard("Findings"):
+    render()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.engine import Engine
 
+from collectors.base import CollectResult
 from warehouse.errors import SourceError
 from warehouse.load_inventory import (
     MIB,
@@ -21,6 +22,9 @@ from warehouse.load_inventory import (
     ResourceRecord,
     load_inventory,
 )
+
+if TYPE_CHECKING:
+    from spendwatch.config import Settings
 
 SOURCE = "aws_inventory"
 SHAPE_SOURCE = "aws-describe-instance-types"
@@ -137,6 +141,40 @@ def collect_inventory(
     """Fetch, then upsert shapes and resources in one transaction. Returns the instance count."""
     records, shapes = fetch_inventory(ec2, owner_tag=owner_tag, team_tag=team_tag)
     return load_inventory(engine, shapes=shapes, resource_records=records, updated_at=now).resources
+
+
+class AwsInventoryCollector:
+    """``spendwatch collect aws_inventory``: the fleet as it is now (the window is not used)."""
+
+    name = SOURCE
+    loads = "resources"
+    natural_key: tuple[str, ...] = ("provider", "resource_id")
+    lookback = dt.timedelta(0)
+    initial_window = dt.timedelta(hours=1)
+
+    def __init__(self, ec2: Any, *, owner_tag: str = "owner", team_tag: str = "team") -> None:
+        self.ec2 = ec2
+        self.owner_tag = owner_tag
+        self.team_tag = team_tag
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AwsInventoryCollector:
+        import boto3  # boto3's default credential chain; AWS_ENDPOINT_URL is honoured
+
+        ec2 = boto3.client("ec2", region_name=settings.aws.region)
+        return cls(ec2, owner_tag=settings.tags.owner, team_tag=settings.tags.team)
+
+    def collect(self, engine: Engine, *, since: dt.datetime, until: dt.datetime) -> CollectResult:
+        records, shapes = fetch_inventory(
+            self.ec2, owner_tag=self.owner_tag, team_tag=self.team_tag
+        )
+        counts = load_inventory(engine, shapes=shapes, resource_records=records, updated_at=until)
+        gpus = sum(1 for record in records if record.gpu_count)
+        return CollectResult(
+            rows=counts.resources,
+            watermark=until,
+            details={"instances": len(records), "gpu_instances": gpus, "types": counts.shapes},
+        )
 
 
 def _one_line(exc: Exception) -> str:

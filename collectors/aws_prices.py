@@ -17,13 +17,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.engine import Engine
 
+from collectors.base import CollectResult
 from collectors.price_snapshot import snapshot_prices
 from warehouse.errors import SourceError
-from warehouse.load_inventory import PriceRecord
+from warehouse.load_inventory import PRICE_KEY, PriceRecord, load_inventory
+from warehouse.queries.catalog import inventory_instance_types
+
+if TYPE_CHECKING:
+    from spendwatch.config import Settings
 
 ONDEMAND_SOURCE = "aws-pricing-api"
 SPOT_SOURCE = "aws-spot-p90-30d"
@@ -215,6 +221,46 @@ def fetch_spot_prices(
             "and AWS_ENDPOINT_URL"
         ) from None
     return spot_p90_prices(history, region=region, until=until)
+
+
+class AwsPricesCollector:
+    """``spendwatch collect aws_prices``: prices of the instance types in the AWS inventory.
+
+    On-demand falls back to the snapshot (and says so in the run's details); spot has no
+    offline source, so a spot failure is recorded in the details and on-demand still loads.
+    """
+
+    name = "aws_prices"
+    loads = "prices"
+    natural_key: tuple[str, ...] = PRICE_KEY
+    lookback = dt.timedelta(0)
+    initial_window = SPOT_WINDOW
+
+    def __init__(self, *, pricing: Any, ec2: Any) -> None:
+        self.pricing = pricing
+        self.ec2 = ec2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AwsPricesCollector:
+        import boto3  # boto3's default credential chain; AWS_ENDPOINT_URL is honoured
+
+        return cls(
+            pricing=boto3.client("pricing", region_name=settings.aws.pricing_region),
+            ec2=boto3.client("ec2", region_name=settings.aws.region),
+        )
+
+    def collect(self, engine: Engine, *, since: dt.datetime, until: dt.datetime) -> CollectResult:
+        region = self.ec2.meta.region_name
+        types = inventory_instance_types(engine, provider="aws", region=region)
+        ondemand = ondemand_prices_or_snapshot(self.pricing, types, region=region)
+        details: dict[str, Any] = {"instance_types": len(types), **ondemand.details()}
+        try:
+            spot = fetch_spot_prices(self.ec2, types, until=until)
+        except SourceError as exc:
+            spot, details["spot_error"] = [], str(exc)
+        details["spot_prices"] = len(spot)
+        counts = load_inventory(engine, price_records=[*ondemand.prices, *spot])
+        return CollectResult(rows=counts.prices, watermark=until, details=details)
 
 
 def _one_line(exc: Exception) -> str:

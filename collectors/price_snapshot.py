@@ -27,8 +27,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collectors.aws_inventory import shape_from_type_info
+from collectors.base import CollectResult
 from warehouse.errors import InputError
-from warehouse.load_inventory import MIB, InstanceTypeRecord, PriceRecord, load_inventory
+from warehouse.load_inventory import (
+    MIB,
+    PRICE_KEY,
+    InstanceTypeRecord,
+    PriceRecord,
+    load_inventory,
+)
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent / "snapshots"
 PRICES_FILE = "prices.csv"
@@ -153,6 +160,23 @@ def _price_from_row(row: dict[str, str]) -> PriceRecord:
 
 def _mib_to_bytes(text: str) -> int | None:
     return int(text) * MIB if text else None
+
+
+class PriceSnapshotCollector:
+    """``spendwatch collect price_snapshot``: the shipped prices and shapes (no network)."""
+
+    name = "price_snapshot"
+    loads = "prices"
+    natural_key: tuple[str, ...] = PRICE_KEY
+    lookback = dt.timedelta(0)
+    initial_window = dt.timedelta(days=1)
+
+    def collect(self, engine: Engine, *, since: dt.datetime, until: dt.datetime) -> CollectResult:
+        shapes, loaded = load_snapshot(engine)
+        sources = sorted(read_snapshot().sources())
+        return CollectResult(
+            rows=loaded, watermark=until, details={"shapes": shapes, "price_sources": sources}
+        )
 
 
 # --- building it from the public samples --------------------------------------------------------

@@ -23,6 +23,24 @@ def _prometheus(settings: Settings) -> Collector:
     return PrometheusGpuCollector.from_settings(settings)
 
 
+def _price_snapshot(settings: Settings) -> Collector:
+    from collectors.price_snapshot import PriceSnapshotCollector
+
+    return PriceSnapshotCollector()
+
+
+def _aws_inventory(settings: Settings) -> Collector:
+    from collectors.aws_inventory import AwsInventoryCollector
+
+    return AwsInventoryCollector.from_settings(settings)
+
+
+def _aws_prices(settings: Settings) -> Collector:
+    from collectors.aws_prices import AwsPricesCollector
+
+    return AwsPricesCollector.from_settings(settings)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class CollectorSpec:
     name: str
@@ -39,6 +57,27 @@ SPECS: tuple[CollectorSpec, ...] = (
         factory=_prometheus,
         is_configured=lambda settings: bool(settings.prometheus.url.strip()),
         how_to_configure="set SPENDWATCH_PROMETHEUS__URL or [prometheus] url in spendwatch.toml",
+    ),
+    CollectorSpec(
+        name="price_snapshot",
+        description="the shipped offline prices (AWS 2026-07-20, GCP 2026-07-30) and GPU shapes",
+        factory=_price_snapshot,
+        is_configured=lambda settings: True,
+        how_to_configure="nothing to configure",
+    ),
+    CollectorSpec(
+        name="aws_inventory",
+        description="EC2 instances with GPU count/model/memory, lifecycle, tags and owner",
+        factory=_aws_inventory,
+        is_configured=lambda settings: settings.aws.inventory,
+        how_to_configure="set SPENDWATCH_AWS__INVENTORY=true or [aws] inventory = true",
+    ),
+    CollectorSpec(
+        name="aws_prices",
+        description="EC2 on-demand (Pricing API, snapshot fallback) and 30-day p90 spot prices",
+        factory=_aws_prices,
+        is_configured=lambda settings: settings.aws.inventory,
+        how_to_configure="set SPENDWATCH_AWS__INVENTORY=true or [aws] inventory = true",
     ),
 )
 REGISTRY: dict[str, CollectorSpec] = {spec.name: spec for spec in SPECS}

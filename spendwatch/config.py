@@ -41,6 +41,10 @@ class AwsSettings(BaseModel):
     exports: list[AwsExport] = Field(default_factory=list)
     cost_explorer: bool = False
     region: str = "us-east-1"
+    # EC2 GPU inventory and EC2 prices (Pricing API + spot history): off until asked for.
+    inventory: bool = False
+    # The Pricing API is served from us-east-1, eu-central-1 and ap-south-1 only.
+    pricing_region: str = "us-east-1"
 
 
 class GcpSettings(BaseModel):

@@ -17,9 +17,13 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import Engine
 
 from collectors.aws_inventory import collect_inventory, fetch_inventory, lifecycle_of
+from collectors.base import run_collector
 from collectors.price_snapshot import load_snapshot
-from warehouse.errors import SourceError
+from collectors.registry import build_collector
+from spendwatch.config import Settings
+from warehouse.errors import InputError, SourceError
 from warehouse.queries.catalog import gpu_shape, priced_gpu_resources
+from warehouse.runs import last_runs
 from warehouse.schema import resources
 
 MIB = 1024**2
@@ -165,6 +169,26 @@ def test_every_gpu_instance_has_shape_and_an_hourly_price_with_source_and_date(
         "p4d.24xlarge": "21.957642",
         "g5.xlarge": "1.006000",
     }
+
+
+def test_the_registered_collector_uses_the_tag_keys_from_settings(engine: Engine, ec2: Any) -> None:
+    ids = _fleet(ec2)
+    settings = Settings.model_validate(
+        {"aws": {"inventory": True}, "tags": {"owner": "owner", "team": "cost-team"}}
+    )
+    outcome = run_collector(engine, build_collector("aws_inventory", settings), now=NOW)
+    assert (outcome.status, outcome.rows) == ("succeeded", 4)
+    assert last_runs(engine)["aws_inventory"].details == {
+        "instances": 4,
+        "gpu_instances": 3,
+        "types": 3,
+    }
+    assert _rows(engine)[ids["p4d"]]["team"] == "nlp"
+
+
+def test_the_collector_is_off_until_asked_for() -> None:
+    with pytest.raises(InputError, match="SPENDWATCH_AWS__INVENTORY=true"):
+        build_collector("aws_inventory", Settings())
 
 
 @pytest.mark.parametrize(

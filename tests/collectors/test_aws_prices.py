@@ -14,17 +14,23 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from sqlalchemy.engine import Engine
 
 from collectors.aws_prices import (
     ONDEMAND_SOURCE,
     SPOT_SOURCE,
+    AwsPricesCollector,
     fetch_ondemand_prices,
     fetch_spot_prices,
     nearest_rank_percentile,
     ondemand_prices_or_snapshot,
     product_filters,
 )
+from collectors.base import run_collector
 from warehouse.errors import SourceError
+from warehouse.load_inventory import ResourceRecord, load_inventory
+from warehouse.queries.catalog import hourly_price
+from warehouse.runs import last_runs
 
 RESPONSES = Path("aws/ec2-api-responses")
 UNTIL = dt.datetime(2021, 2, 9, 2, 0, tzinfo=dt.UTC)  # just after the file's last point
@@ -215,3 +221,76 @@ def test_unreachable_spot_history_is_one_line_source_error(
         fetch_spot_prices(ec2, ["p4d.24xlarge"], until=UNTIL)
     assert str(err.value).startswith("aws spot price history (us-east-1): Could not connect")
     assert "\n" not in str(err.value)
+
+
+def _inventory(engine: Engine, *instance_types: str) -> None:
+    records = [
+        ResourceRecord(
+            provider="aws",
+            resource_id=f"i-{n}",
+            region="us-east-1",
+            instance_type=name,
+            lifecycle="on_demand",
+        )
+        for n, name in enumerate(instance_types)
+    ]
+    load_inventory(engine, resource_records=records, updated_at=UNTIL)
+
+
+def test_collector_loads_api_prices_for_the_inventory(engine: Engine, shared_data: Path) -> None:
+    _inventory(engine, "m5.large")
+    pricing = boto3.client("pricing", region_name="us-east-1")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    with Stubber(pricing) as pricing_stub, Stubber(ec2) as ec2_stub:
+        pricing_stub.add_response(
+            "get_products",
+            {"PriceList": [_product_json(shared_data)], "FormatVersion": "aws_v1"},
+            _get_products_params("m5.large"),
+        )
+        ec2_stub.add_response(
+            "describe_spot_price_history", {"SpotPriceHistory": _spot_history(shared_data)}
+        )
+        collector = AwsPricesCollector(pricing=pricing, ec2=ec2)
+        outcome = run_collector(engine, collector, now=UNTIL, since=SINCE, until=UNTIL)
+    assert (outcome.status, outcome.rows) == ("succeeded", 7)  # 1 on-demand + 5 AZs + region
+    details = last_runs(engine)["aws_prices"].details
+    assert details == {
+        "instance_types": 1,
+        "price_sources": [ONDEMAND_SOURCE],
+        "fallback_reason": None,
+        "unpriced_types": [],
+        "spot_prices": 6,
+    }
+    ondemand = hourly_price(engine, provider="aws", region="us-east-1", instance_type="m5.large")
+    spot = hourly_price(
+        engine,
+        provider="aws",
+        region="us-east-1",
+        instance_type="m5.large",
+        pricing_model="spot",
+    )
+    assert ondemand is not None and spot is not None
+    assert (ondemand.price, ondemand.source) == (Decimal("0.096"), ONDEMAND_SOURCE)
+    assert (spot.price, spot.source, spot.effective_at) == (Decimal("0.0428"), SPOT_SOURCE, UNTIL)
+
+
+def test_collector_offline_records_that_the_dated_snapshot_was_used(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    _inventory(engine, "p4d.24xlarge", "g5.xlarge")
+    down = "http://127.0.0.1:9"
+    collector = AwsPricesCollector(
+        pricing=boto3.client("pricing", region_name="us-east-1", endpoint_url=down),
+        ec2=boto3.client("ec2", region_name="us-east-1", endpoint_url=down),
+    )
+    outcome = run_collector(engine, collector, now=UNTIL)
+    assert (outcome.status, outcome.rows) == ("succeeded", 2)
+    details = last_runs(engine)["aws_prices"].details
+    assert details is not None
+    assert details["price_sources"] == ["snapshot-aws-2026-07-20"]
+    assert details["fallback_reason"].startswith("AWS Pricing API unavailable")
+    assert details["spot_error"].startswith("aws spot price history (us-east-1): Could not")
+    quote = hourly_price(engine, provider="aws", region="us-east-1", instance_type="g5.xlarge")
+    assert quote is not None
+    assert (str(quote.price), quote.source) == ("1.006000", "snapshot-aws-2026-07-20")

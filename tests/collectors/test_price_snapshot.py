@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from collectors.base import run_collector
 from collectors.price_snapshot import (
     PRICES_FILE,
     SHAPES_FILE,
@@ -22,8 +23,11 @@ from collectors.price_snapshot import (
     read_snapshot,
     write_snapshot,
 )
+from collectors.registry import build_collector
+from spendwatch.config import Settings
 from warehouse.errors import InputError
 from warehouse.queries.catalog import gpu_shape, hourly_price
+from warehouse.runs import last_runs
 from warehouse.schema import instance_types, prices
 
 GIB = 1024**3
@@ -169,3 +173,15 @@ def test_write_then_read_round_trips(tmp_path: Path) -> None:
     snapshot = read_snapshot()
     write_snapshot(snapshot, tmp_path)
     assert read_snapshot(tmp_path) == snapshot
+
+
+def test_the_registered_collector_loads_the_snapshot_and_records_its_sources(
+    engine: Engine,
+) -> None:
+    now = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+    collector = build_collector("price_snapshot", Settings())
+    outcome = run_collector(engine, collector, now=now)
+    assert (outcome.status, outcome.rows) == ("succeeded", len(read_snapshot().prices))
+    run = last_runs(engine)["price_snapshot"]
+    assert run.details is not None
+    assert run.details["price_sources"] == ["snapshot-aws-2026-07-20", "snapshot-gcp-2026-07-30"]

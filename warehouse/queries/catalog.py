@@ -91,6 +91,22 @@ def hourly_price(
         )
 
 
+def inventory_instance_types(engine: Engine, *, provider: str, region: str) -> list[str]:
+    """The distinct instance types the inventory holds in one region: what needs a price."""
+    query = (
+        sa.select(resources.c.instance_type)
+        .where(
+            resources.c.provider == provider,
+            resources.c.region == region,
+            resources.c.instance_type.is_not(None),
+        )
+        .distinct()
+        .order_by(resources.c.instance_type)
+    )
+    with engine.connect() as connection:
+        return [str(name) for name in connection.execute(query).scalars()]
+
+
 def priced_gpu_resources(
     engine: Engine, *, provider: str | None = None, as_of: dt.datetime | None = None
 ) -> list[PricedGpuResource]:

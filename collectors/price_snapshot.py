@@ -17,7 +17,7 @@ import datetime as dt
 import gzip
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import lru_cache
 from importlib import metadata
@@ -197,40 +197,25 @@ def build_snapshot(data_dir: Path) -> Snapshot:
 
 def write_snapshot(snapshot: Snapshot, directory: Path = SNAPSHOT_DIR) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / SHAPES_FILE).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(SHAPE_COLUMNS)
-        for s in snapshot.shapes:
-            writer.writerow(
-                [
-                    s.provider,
-                    s.instance_type,
-                    s.gpu_count,
-                    s.gpu_model or "",
-                    _bytes_to_mib(s.gpu_memory_bytes),
-                    "" if s.vcpus is None else s.vcpus,
-                    _bytes_to_mib(s.memory_bytes),
-                    s.source,
-                ]
-            )
-    with (directory / PRICES_FILE).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(PRICE_COLUMNS)
-        for p in snapshot.prices:
-            writer.writerow(
-                [
-                    p.provider,
-                    p.region,
-                    p.sku,
-                    p.pricing_model,
-                    p.unit,
-                    format(p.price, "f"),
-                    p.currency,
-                    p.effective_at.isoformat(),
-                    p.source,
-                ]
-            )
+    shapes = (
+        {**asdict(s), "gpu_memory_mib": _bytes_to_mib(s.gpu_memory_bytes)}
+        | {"memory_mib": _bytes_to_mib(s.memory_bytes)}
+        for s in snapshot.shapes
+    )
+    _write_csv(directory / SHAPES_FILE, SHAPE_COLUMNS, shapes)
+    prices = (
+        {**asdict(p), "price": format(p.price, "f"), "effective_at": p.effective_at.isoformat()}
+        for p in snapshot.prices
+    )
+    _write_csv(directory / PRICES_FILE, PRICE_COLUMNS, prices)
     read_snapshot.cache_clear()
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, header, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _bytes_to_mib(value: int | None) -> str:

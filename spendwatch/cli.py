@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from spendwatch.commands import alert, analyze, collect, dashboard, db, findings
+from spendwatch.commands import costs, ingest
 from spendwatch.config import ConfigError
 from warehouse.db import DatabaseError
 from warehouse.errors import SpendwatchError
@@ -21,6 +22,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(ingest.app, name="ingest")
+app.command("costs")(costs.costs_command)
 app.command("collect")(collect.collect)
 app.command("alert")(alert.alert_command)
 app.command("analyze")(analyze.analyze_command)

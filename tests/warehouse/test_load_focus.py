@@ -1,0 +1,274 @@
+"""FOCUS deliveries into the warehouse on SQLite and PostgreSQL: exact sums from the real samples,
+idempotent re-runs, restatement, atomic failures, CSV.gz / Parquet / s3:// sources."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+import requests
+import sqlalchemy as sa
+from moto.server import ThreadedMotoServer
+from sqlalchemy.engine import Engine
+
+from collectors.focus_files import FocusFile, FocusOptions
+from warehouse.errors import IngestError
+from warehouse.load import load_focus_batches
+from warehouse.schema import collector_runs, cost_line_items
+from warehouse.types import decimal_sum
+
+T = cost_line_items
+
+# Rows per spec example file, counted by hand from the files (blank trailing lines excluded).
+SPEC_EXAMPLE_ROWS = {
+    "commitment_discount_purchase_scenario_1.csv": 1,
+    "commitment_discount_purchase_scenario_2.csv": 3,
+    "commitment_discount_purchase_scenario_3.csv": 4,
+    "commitment_discount_usage_scenario_1.csv": 1,
+    "commitment_discount_usage_scenario_2.csv": 1,
+    "commitment_discount_usage_scenario_3.csv": 2,
+    "commitment_discount_usage_scenario_4.csv": 2,
+    "one_hundred_percent_utilization_with_commitment_discount_flexibility_with_1_resource.csv": 3,
+    "one_hundred_percent_utilization_with_commitment_discount_flexibility_with_2_resources.csv": 3,
+    "one_hundred_percent_utilization_without_commitment_discount_flexibility.csv": 2,
+    "saas_spend_agreements_a1.csv": 4,
+    "saas_spend_agreements_a2.csv": 13,
+    "saas_spend_agreements_b1.csv": 5,
+    "saas_spend_agreements_b2.csv": 14,
+    "simple_saas_agreements_a1.csv": 1,
+    "simple_saas_agreements_a2.csv": 1,
+    "simple_saas_agreements_a3.csv": 1,
+    "simple_saas_agreements_b.csv": 1,
+    "simple_saas_agreements_c.csv": 3,
+    "virtual_currency_pricing_model_a1.csv": 1,
+    "virtual_currency_pricing_model_a2.csv": 3,
+    "virtual_currency_pricing_model_b1.csv": 1,
+    "virtual_currency_pricing_model_b2.csv": 3,
+    "virtual_currency_pricing_model_b3.csv": 3,
+    "virtual_currency_pricing_model_c.csv": 2,
+    "zero_percent_utilization_without_commitment_discount_flexibility.csv": 3,
+}
+
+
+def ingest(engine: Engine, *paths: Path | str, **options: Any) -> Any:
+    files = [FocusFile(str(p), options=FocusOptions(**options)) for p in paths]
+    return load_focus_batches(engine, (batch for f in files for batch in f))
+
+
+def totals(engine: Engine, *where: Any) -> tuple[Decimal, Decimal, Decimal, int]:
+    query = sa.select(
+        decimal_sum(T.c.billed_cost),
+        decimal_sum(T.c.effective_cost),
+        decimal_sum(T.c.list_cost),
+        sa.func.count(),
+    ).where(*where)
+    with engine.connect() as connection:
+        billed, effective, listed, count = connection.execute(query).one()
+    return billed, effective, listed, count
+
+
+@pytest.fixture
+def sample(shared_data: Path) -> Path:
+    return shared_data / "focus" / "sample-data" / "focus_sample.csv"
+
+
+def test_sample_sums_are_exact(engine: Engine, sample: Path) -> None:
+    result = ingest(engine, sample)
+    assert result.rows == 1000
+    assert totals(engine) == (
+        Decimal("20.52022672899"),
+        Decimal("14.97651418586"),
+        Decimal("20.39090575119"),
+        1000,
+    )
+    with engine.connect() as connection:
+        by_provider: dict[str, Decimal] = dict(
+            connection.execute(
+                sa.select(T.c.provider_name, decimal_sum(T.c.billed_cost)).group_by(
+                    T.c.provider_name
+                )
+            ).all()
+        )
+        billed = connection.execute(sa.select(T.c.billed_cost)).scalars().all()
+        run = connection.execute(sa.select(collector_runs)).one()
+    assert by_provider == {
+        "AWS": Decimal("18.00663861840"),
+        "Microsoft": Decimal("1.97651418586"),
+        "Oracle": Decimal("0.53707392473"),
+    }
+    assert (
+        sum(1 for cost in billed if cost < 0) == 13
+    )  # credits and adjustments are kept as they are
+    assert (run.source, run.status, run.rows, run.error) == ("focus-file", "succeeded", 1000, None)
+
+
+def test_every_spec_example_ingests_with_its_rows_and_sums(
+    engine: Engine, shared_data: Path
+) -> None:
+    folder = shared_data / "focus" / "spec-v1.2-examples"
+    assert sorted(p.name for p in folder.glob("*.csv")) == sorted(SPEC_EXAMPLE_ROWS)
+    sums = {}
+    for name, rows in SPEC_EXAMPLE_ROWS.items():
+        result = ingest(engine, folder / name)
+        billed, effective, _, count = totals(engine, T.c.x_load_id == result.load_id)
+        assert (result.rows, count) == (rows, rows), name
+        sums[name] = (billed, effective)
+    assert sums["commitment_discount_purchase_scenario_1.csv"] == (Decimal("8760.00"), Decimal(0))
+    assert sums["commitment_discount_usage_scenario_4.csv"] == (Decimal("0.50"), Decimal("1.50"))
+    draft = shared_data / "focus" / "spec-working-draft" / "per_token_foundation_model_api.csv"
+    result = ingest(engine, draft)
+    assert totals(engine, T.c.x_load_id == result.load_id)[0] == Decimal("94.50")
+
+
+def test_ingesting_twice_changes_no_totals(engine: Engine, sample: Path) -> None:
+    ingest(engine, sample)
+    first = totals(engine)
+    second = ingest(engine, sample)
+    assert second.replaced_rows == 1000
+    assert totals(engine) == first
+
+
+def test_corrected_redelivery_replaces_that_month_for_that_account_only(
+    engine: Engine, tmp_path: Path
+) -> None:
+    header = "BillingAccountId,BillingPeriodStart,ChargePeriodStart,BilledCost\n"
+    (tmp_path / "a.csv").write_text(
+        header + "A,2024-09-01,2024-09-02,10.00\nA,2024-09-01,2024-09-03,5.00\n"
+        "A,2024-10-01,2024-10-02,7.00\nB,2024-09-01,2024-09-02,3.00\n"
+    )
+    ingest(engine, tmp_path / "a.csv")
+    assert totals(engine)[0] == Decimal("25.00")
+    # The provider restates September for account A: one corrected line replaces both.
+    (tmp_path / "a-sep-v2.csv").write_text(header + "A,2024-09-01,2024-09-02,12.50\n")
+    result = ingest(engine, tmp_path / "a-sep-v2.csv")
+    assert result.replaced_rows == 2
+    with engine.connect() as connection:
+        per_key = connection.execute(
+            sa.select(T.c.billing_account_id, T.c.billed_cost).order_by(
+                T.c.billing_account_id, T.c.billing_period_start
+            )
+        ).all()
+    assert [(a, c) for a, c in per_key] == [
+        ("A", Decimal("12.50")),  # September, restated
+        ("A", Decimal("7.00")),  # October untouched
+        ("B", Decimal("3.00")),  # other account untouched
+    ]
+
+
+BAD_FILES = {
+    "missing_column.csv": (
+        "BilledCost,ChargePeriodStart\n1,2024-09-01\n",
+        "column BillingPeriodStart",
+    ),
+    "bad_number.csv": (
+        "BilledCost,BillingPeriodStart,ChargePeriodStart\n1,2024-09-01,2024-09-01\n"
+        "one,2024-09-01,2024-09-01\n",
+        "row 2, column BilledCost",
+    ),
+    "bad_date.csv": (
+        "BilledCost,BillingPeriodStart,ChargePeriodStart\n1,2024-09-31,2024-09-01\n",
+        "row 1, column BillingPeriodStart",
+    ),
+    "bad_currency.csv": (
+        "BilledCost,BillingPeriodStart,ChargePeriodStart,BillingCurrency\n"
+        "1,2024-09-01,2024-09-01,USD\n1,2024-09-01,2024-09-01,DOLLARS\n",
+        "row 2, column BillingCurrency",
+    ),
+    "bad_tags.csv": (
+        "BilledCost,BillingPeriodStart,ChargePeriodStart,Tags\n"
+        '1,2024-09-01,2024-09-01,"{""team"": ""nlp""}"\n1,2024-09-01,2024-09-01,"{team: nlp}"\n',
+        "row 2, column Tags",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", [*BAD_FILES, "truncated.csv.gz"])
+def test_bad_input_names_the_cell_and_leaves_the_warehouse_unchanged(
+    engine: Engine, sample: Path, tmp_path: Path, name: str
+) -> None:
+    ingest(engine, sample)
+    before = totals(engine)
+    path = tmp_path / name
+    if name == "truncated.csv.gz":
+        packed = gzip.compress(sample.read_bytes())
+        path.write_bytes(packed[: len(packed) * 2 // 3])
+        expected = "the gzip stream is truncated"
+    else:
+        body, expected = BAD_FILES[name]
+        path.write_text(body)
+    # The good sample goes first in the same delivery: its rows must not survive either.
+    with pytest.raises(IngestError) as caught:
+        ingest(engine, sample, path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and expected in message and "\n" not in message
+    assert totals(engine) == before
+    with engine.connect() as connection:
+        failed = connection.execute(
+            sa.select(collector_runs.c.status, collector_runs.c.error).where(
+                collector_runs.c.status == "failed"
+            )
+        ).one()
+    assert failed.error == message
+
+
+def test_csv_gz_and_parquet_round_trip(engine: Engine, sample: Path, tmp_path: Path) -> None:
+    gz = tmp_path / "focus_sample.csv.gz"
+    with sample.open("rb") as source, gzip.open(gz, "wb") as target:
+        shutil.copyfileobj(source, target)
+    ingest(engine, gz)
+    expected = totals(engine)
+    assert expected[:3] == (
+        Decimal("20.52022672899"),
+        Decimal("14.97651418586"),
+        Decimal("20.39090575119"),
+    )
+    # Parquet as an exporter writes it: typed columns (doubles, timestamps), not text.
+    typed = pa_csv.read_csv(
+        sample,
+        convert_options=pa_csv.ConvertOptions(
+            column_types={"BillingAccountId": "string", "SubAccountId": "string"}
+        ),
+    )
+    parquet = tmp_path / "focus_sample.parquet"
+    pq.write_table(typed, parquet, row_group_size=300)
+    result = ingest(engine, parquet)
+    assert result.replaced_rows == 1000
+    assert totals(engine) == expected
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_s3_location_through_boto3_and_aws_endpoint_url(
+    engine: Engine, sample: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="billing")
+    s3.put_object(
+        Bucket="billing", Key="focus/2024-09/part-0.csv.gz", Body=gzip.compress(sample.read_bytes())
+    )
+    location = "s3://billing/focus/2024-09/part-0.csv.gz"
+    result = load_focus_batches(engine, FocusFile(location, s3_client=s3))
+    assert result.rows == 1000
+    assert totals(engine)[0] == Decimal("20.52022672899")
+    with pytest.raises(IngestError, match=r"s3://billing/nope\.csv: no such S3 object"):
+        load_focus_batches(engine, FocusFile("s3://billing/nope.csv", s3_client=s3))

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from spendwatch.commands import alert, analyze, collect, dashboard, db, findings
+from spendwatch.commands import alert, analyze, collect, dashboard, db, demo, findings
 from spendwatch.commands import costs, ingest
 from spendwatch.config import ConfigError
 from warehouse.db import DatabaseError
@@ -28,6 +28,7 @@ app.command("collect")(collect.collect)
 app.command("alert")(alert.alert_command)
 app.command("analyze")(analyze.analyze_command)
 app.command("dashboard")(dashboard.dashboard_command)
+app.command("demo")(demo.demo_command)
 app.add_typer(findings.app, name="findings")
 app.command("savings")(findings.savings_command)
 

@@ -9,13 +9,13 @@ import streamlit as st
 
 from dashboard import components, data
 
-STATUS_ICONS = {"succeeded": "✅ succeeded", "failed": "❌ failed", "running": "⏳ running"}
-
 
 def _age(value: dt.datetime | None, now: dt.datetime) -> str:
     if value is None:
         return "never"
     hours = (now - value).total_seconds() / 3600
+    if hours < 1:
+        return "within the hour"
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
@@ -39,7 +39,7 @@ def render() -> None:
         [
             {
                 "source": run["source"],
-                "status": STATUS_ICONS.get(run["status"], run["status"]),
+                "status": run["status"],
                 "last_run": run["started_at"],
                 "last_success": _age(run["last_success"], now),
                 "rows": run["rows"],

@@ -19,13 +19,13 @@ from warehouse.findings_store import Action, set_finding_status
 TABLE_COLUMNS = [
     "id",
     "kind",
+    "monthly_savings",
+    "currency",
     "status",
-    "resource_id",
     "owner",
     "team",
     "provider",
-    "monthly_savings",
-    "currency",
+    "resource_id",
     "confidence",
     "recommendation",
     "snoozed_until",
@@ -90,11 +90,14 @@ def _actions(url: str, row: dict[str, Any]) -> None:
 def _detail(url: str, row: dict[str, Any]) -> None:
     st.subheader(_label(row))
     st.markdown(f"**Recommendation:** {row['recommendation']}")
-    facts = st.columns(4)
+    facts = st.columns(3)
     facts[0].metric("Saving / month", components.money(row["monthly_savings"], row["currency"]))
     facts[1].metric("Status", row["status"])
     facts[2].metric("Confidence", row["confidence"])
-    facts[3].metric("Owner", row["owner"] or "unowned")
+    st.markdown(
+        f"**Owner:** `{row['owner'] or 'unowned'}` · **Team:** `{row['team'] or 'none'}` · "
+        f"**Resource:** `{row['resource_id']}`"
+    )
     if row["status"] == "snoozed" and row["snoozed_until"]:
         st.caption(f"Snoozed until {row['snoozed_until']:%Y-%m-%d %H:%M} UTC.")
     if row["status"] == "dismissed":

@@ -46,17 +46,20 @@ def render() -> None:
 
     columns = st.columns(4)
     columns[0].metric(
-        f"Month to date ({month_start:%b %Y}, through {filters.end:%d})",
+        "Month to date",
         components.money(mtd, filters.currency),
         delta=components.money(mtd - previous, filters.currency) if previous else None,
         delta_color="inverse",
-        help="Billed cost from the 1st of the month to the end of the selected range; the delta "
-        "compares the same days of the previous month.",
+        help=f"{month_start:%B %Y}, day 1 to {filters.end.day}: billed cost up to the end of the "
+        "selected range. The delta compares the same days of the previous month.",
     )
     columns[1].metric("Selected range", components.money(in_range, filters.currency))
     columns[2].metric("Daily average", components.money(in_range / days, filters.currency))
     columns[3].metric("Days", f"{days}", help=f"{filters.start} to {filters.end} (UTC)")
-    st.caption(f"Billed cost in {filters.currency}, {filters.start} to {filters.end} (UTC).")
+    st.caption(
+        f"Billed cost in {filters.currency}, {filters.start} to {filters.end} (UTC); "
+        f"month to date is {month_start:%B %Y} through day {filters.end.day}."
+    )
 
     by_provider = data.daily_spend(
         url, start=filters.start, end=filters.end, by="provider", **scope
@@ -108,7 +111,7 @@ def render() -> None:
                 "cost": st.column_config.NumberColumn(
                     f"Billed ({filters.currency})", format="%.2f"
                 ),
-                "line_items": st.column_config.NumberColumn("Line items", format="%d"),
+                "line_items": None,  # hidden: kept in the frame for the CSV-minded
                 "share": st.column_config.ProgressColumn(
                     "Share", format="percent", min_value=0, max_value=1
                 ),

@@ -108,7 +108,7 @@ def finding_message(
             ],
         },
     ]
-    text = f"{headline}: {finding['resource_id']} ({_owner_text(finding)}). {url}"
+    text = f"{headline}: {finding['resource_id']}, owner {_owner_text(finding)}. {url}"
     return {"text": text, "blocks": blocks}
 
 
@@ -178,7 +178,7 @@ def _account_region(finding: Mapping[str, Any]) -> str:
 def _owner_text(finding: Mapping[str, Any]) -> str:
     owner, team = finding.get("owner"), finding.get("team")
     if owner and team:
-        return f"{owner} ({team})"
+        return f"{owner} · team {team}"
     return str(owner or team or "no owner tag")
 
 

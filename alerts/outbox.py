@@ -234,9 +234,10 @@ def _findings_by_id(connection: Connection, ids: Iterable[int]) -> dict[int, Map
 def _histories(connection: Connection, ids: Sequence[int]) -> dict[int, policy.History]:
     if not ids:
         return {}
-    query = sa.select(
-        OUTBOX.c.id, OUTBOX.c.finding_id, OUTBOX.c.event, OUTBOX.c.payload, OUTBOX.c.created_at
-    ).where(OUTBOX.c.finding_id.in_(list(ids)), OUTBOX.c.event != "digest")
+    columns = ("id", "finding_id", "event", "status", "payload", "created_at", "sent_at")
+    query = sa.select(*(OUTBOX.c[name] for name in columns)).where(
+        OUTBOX.c.finding_id.in_(list(ids)), OUTBOX.c.event != "digest"
+    )
     grouped: dict[int, list[Mapping[Any, Any]]] = {}
     for row in connection.execute(query):
         grouped.setdefault(row.finding_id, []).append(row._mapping)

@@ -34,7 +34,8 @@ class History:
     cycle: int = 0  # resolved replies so far
     original_id: int | None = None  # the cycle's "opened" row: the resolved reply threads on it
     baseline: Decimal | None = None  # saving in the last opened/escalated alert
-    last_alert_at: dt.datetime | None = None
+    last_alert_at: dt.datetime | None = None  # when it went out (or was queued, if it did not)
+    alert_pending: bool = False  # an alert is still waiting to go out: no reminder on top of it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,7 +59,8 @@ def history_of(rows: Iterable[Mapping[str, Any]]) -> History:
                 baseline=Decimal(row["payload"]["monthly_savings"])
                 if event in BASELINE_EVENTS
                 else history.baseline,
-                last_alert_at=row["created_at"],
+                last_alert_at=row["sent_at"] or row["created_at"],
+                alert_pending=history.alert_pending or row["status"] == "pending",
             )
     return history
 
@@ -88,7 +90,7 @@ def decide(
 
 
 def reminder_due(history: History, *, as_of: dt.datetime, reminder_days: int) -> bool:
-    if history.last_alert_at is None or history.baseline is None:
+    if history.last_alert_at is None or history.baseline is None or history.alert_pending:
         return False
     return as_of - history.last_alert_at >= dt.timedelta(days=reminder_days)
 

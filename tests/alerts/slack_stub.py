@@ -72,6 +72,10 @@ class SlackStub:
         with self._lock:
             self._faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def posts(self) -> list[Recorded]:
         """Messages Slack accepted (chat.postMessage and webhook), in order."""
         return [r for r in self.requests if r.outcome == "ok" and _is_post(r.path, self)]

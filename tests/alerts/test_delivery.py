@@ -117,7 +117,7 @@ def test_slack_down_for_three_runs_then_back_delivers_everything_exactly_once(
         engine, sender=sender_for(settings), settings=settings, as_of=T0 + 3 * HOUR
     )
     assert (back.posted, back.stopped) == (3, None)
-    assert [p.body["text"].split(": ")[1].split(" ")[0] for p in stub.posts()] == [
+    assert [p.body["text"].split(": ")[1].split(",")[0] for p in stub.posts()] == [
         "i-1",
         "i-2",
         "i-3",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
@@ -291,7 +291,3 @@ def _redacting_logger(secrets: list[str]) -> logging.Logger:
     logger.parent = logging.getLogger("alerts.slack")
     logger.addFilter(_Redact(secrets))
     return logger
-
-
-def describe(sender: Any) -> str:
-    return "Slack bot" if isinstance(sender, BotSender) else "Slack webhook"

@@ -31,7 +31,7 @@ def alert_command(
         OutputFormat, typer.Option("--format", help="Output format for --dry-run.")
     ] = OutputFormat.table,
 ) -> None:
-    """Deliver pending notifications (Slack webhook or bot token, from [slack] settings)."""
+    """Deliver pending notifications to Slack (webhook or bot token, from the slack settings)."""
     settings = load_settings()
     moment = _parse_utc(as_of) if as_of else dt.datetime.now(dt.UTC)
     engine = open_warehouse(settings)

@@ -189,7 +189,7 @@ def test_cli_collects_and_lists(
 
     listed = runner.invoke(app, ["collect", "--list", "--format", "json"])
     assert listed.exit_code == 0, listed.output
-    [entry] = json.loads(listed.stdout)
+    entry = {item["name"]: item for item in json.loads(listed.stdout)}["prometheus"]
     assert (entry["name"], entry["configured"], entry["status"]) == (
         "prometheus",
         True,

@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +68,7 @@ def load_focus_batches(
         with engine.begin() as connection:
             write = _writer_for(connection)
             pairs: set[tuple[str | None, dt.datetime]] = set()
-            for batch in batches:
+            for batch in _prefetched(batches):
                 if batch.num_rows == 0:
                     continue
                 write(batch, load_id=result.load_id, source=source)
@@ -95,6 +97,53 @@ def load_focus_batches(
             ) from None
         raise
     return result
+
+
+_DONE = object()
+
+
+def _prefetched(batches: Iterable[pa.RecordBatch], *, depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read and convert the next batches in a thread while this one is written.
+
+    Arrow and the database drivers release the GIL in their C code, so reading and writing
+    overlap on two cores. ``depth`` bounds the batches held in memory; an exception in the
+    reader is re-raised here, and stopping early (a write failed) stops the reader.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        handoff.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            handoff.put(exc)
+
+    reader = threading.Thread(target=produce, name="focus-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.1)
 
 
 def _record_failure(engine: Engine, run: dict[str, Any], exc: BaseException) -> None:

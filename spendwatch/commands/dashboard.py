@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -74,6 +75,8 @@ def serve_dashboard(
     environment = {**os.environ, "SPENDWATCH_DATABASE__URL": database_url}
     url = f"http://{'127.0.0.1' if address in ('0.0.0.0', 'localhost') else address}:{port}/"
     child = subprocess.Popen(streamlit_command(address=address, port=port), env=environment)
+    # A service manager stops us with SIGTERM: treat it like Ctrl-C so Streamlit goes too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if wait_until_healthy(url, child=child) and on_ready is not None:
             on_ready(url)
@@ -85,6 +88,12 @@ def serve_dashboard(
         except subprocess.TimeoutExpired:
             child.kill()
             return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def wait_until_healthy(url: str, *, child: subprocess.Popen[bytes], timeout: float = 30) -> bool:

@@ -50,7 +50,7 @@ def parse_moment(value: str | None, *, option: str) -> dt.datetime | None:
 def collect(
     sources: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[SOURCE]...", help="Collectors to run (default: all configured)."),
+        typer.Argument(metavar="SOURCE", help="Collectors to run (default: all configured)."),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Window start (default: last watermark minus lookback).")

@@ -20,12 +20,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import ingest
+from bench import ingest, prometheus_collect
 
 Benchmark = Callable[..., list[dict[str, Any]]]
 
 BENCHMARKS: dict[str, Benchmark] = {
     "ingest": ingest.run,
+    "prometheus_collect": prometheus_collect.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 

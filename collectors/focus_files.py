@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 # Enough generated names for any real header; Arrow ignores types for columns a file lacks.
 _MAX_COLUMNS = 4096
-_CSV_BLOCK_BYTES = 16 << 20
+_CSV_BLOCK_BYTES = 1 << 20  # Arrow reads ahead ~32 blocks: this bounds memory
 _NUMERIC = frozenset(FOCUS_MONEY_COLUMNS + FOCUS_QUANTITY_COLUMNS)
 _TIMES = frozenset(FOCUS_TIME_COLUMNS)
 _JSONS = frozenset(FOCUS_JSON_COLUMNS)

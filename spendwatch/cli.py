@@ -8,8 +8,18 @@ from typing import Any
 
 import typer
 
-from spendwatch.commands import alert, analyze, collect, dashboard, db, demo, findings
-from spendwatch.commands import costs, ingest
+from spendwatch.commands import (
+    agent,
+    alert,
+    analyze,
+    collect,
+    costs,
+    dashboard,
+    db,
+    demo,
+    findings,
+    ingest,
+)
 from spendwatch.config import ConfigError
 from warehouse.db import DatabaseError
 from warehouse.errors import SpendwatchError
@@ -31,6 +41,7 @@ app.command("dashboard")(dashboard.dashboard_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(findings.app, name="findings")
 app.command("savings")(findings.savings_command)
+app.command("agent")(agent.agent_command)
 
 
 @app.callback()

@@ -70,6 +70,23 @@ class PrometheusSettings(BaseModel):
     initial_hours: int = 24  # first run, when there is no watermark yet
 
 
+class CloudWatchSettings(BaseModel):
+    # GPU metrics the CloudWatch agent publishes (nvidia_gpu section): off until asked for.
+    enabled: bool = False
+    namespace: str = "CWAgent"
+    region: str = ""  # empty: [aws] region
+    period_seconds: int = 3600  # GetMetricData Period; a divisor of 3600, combined into hours
+    lookback_hours: int = 2  # the agent publishes late; re-read this much before the watermark
+    initial_hours: int = 24
+
+
+class AgentSettings(BaseModel):
+    # `spendwatch agent`: the NVML host agent.
+    interval_seconds: float = 60.0
+    resource_id: str = ""  # empty: this host's name
+    metrics_address: str = "127.0.0.1"  # --serve-metrics binds here
+
+
 class SlackSettings(BaseModel):
     webhook_url: SecretStr = SecretStr("")
     bot_token: SecretStr = SecretStr("")
@@ -129,6 +146,8 @@ class Settings(BaseSettings):
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    cloudwatch: CloudWatchSettings = Field(default_factory=CloudWatchSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     tags: TagSettings = Field(default_factory=TagSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)

@@ -127,3 +127,31 @@ def focus_command(
         f"{summary.replaced_rows} earlier rows replaced"
     )
     emit(summary.files, columns=COLUMNS, fmt=fmt, title=title)
+
+
+NVIDIA_SMI_COLUMNS: tuple[str, ...] = ("path", "format", "samples", "rows")
+
+
+@app.command("nvidia-smi")
+def nvidia_smi_command(
+    path: str = typer.Argument(..., help="nvidia-smi --query-gpu=... --format=csv, or -q -x XML"),
+    resource_id: str | None = typer.Option(
+        None, "--resource-id", help="The host's resource id (default: the hostname column)."
+    ),
+    at: str | None = typer.Option(
+        None, "--at", help="When the file was captured, if it carries no timestamp (UTC)."
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Load nvidia-smi output as hourly GPU rollups (source nvml); re-loading replaces."""
+    from collectors.nvidia_smi_files import ingest_nvidia_smi_file
+    from spendwatch.commands.collect import parse_moment
+
+    moment = parse_moment(at, option="--at")
+    engine = open_warehouse(load_settings())
+    try:
+        result = ingest_nvidia_smi_file(engine, path, resource_id=resource_id, at=moment)
+    finally:
+        engine.dispose()
+    row = {"path": result.path, "format": result.format, "samples": result.samples}
+    emit([{**row, "rows": result.rows}], columns=NVIDIA_SMI_COLUMNS, fmt=fmt, title="gpu_hourly")

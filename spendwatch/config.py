@@ -119,8 +119,44 @@ class IdleGpuPolicy(BaseModel):
     cost_lookback_days: int = 7
 
 
+class GpuRightsizingSettings(BaseModel):
+    lookback_days: int = 7
+    active_util_percent: float = 5.0
+    min_active_share: float = 0.05
+    min_coverage: float = 0.5
+    p95_util_percent: float = 30.0
+
+
+class SpotCandidateSettings(BaseModel):
+    lookback_days: int = 30
+    interruptible_workloads: list[str] = Field(
+        default_factory=lambda: ["training", "batch", "ci", "dev"]
+    )
+    max_median_run_hours: float = 6.0
+    spot_percentile: float = 0.9
+
+
+class ColdStorageSettings(BaseModel):
+    small_object_bytes: int = 128 << 10
+    transition_amortize_months: int = 12
+    min_monthly_saving: str = "0.01"
+
+
+class SpendAnomalySettings(BaseModel):
+    baseline_days: int = 28
+    evaluate_days: int = 3
+    min_baseline_days: int = 14
+    robust_z: float = 3.0
+    min_amount: str = "50"
+    forecast_trailing_days: int = 7
+
+
 class AnalyticsSettings(BaseModel):
     idle_gpu: IdleGpuPolicy = Field(default_factory=IdleGpuPolicy)
+    gpu_rightsizing: GpuRightsizingSettings = Field(default_factory=GpuRightsizingSettings)
+    spot_candidate: SpotCandidateSettings = Field(default_factory=SpotCandidateSettings)
+    cold_storage: ColdStorageSettings = Field(default_factory=ColdStorageSettings)
+    spend_anomaly: SpendAnomalySettings = Field(default_factory=SpendAnomalySettings)
 
 
 class DashboardSettings(BaseModel):

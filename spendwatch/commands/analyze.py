@@ -6,24 +6,49 @@ import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 
+import pandas as pd
 import typer
 from sqlalchemy.engine import Connection, Engine
 
 from alerts.outbox import enqueue_for_changes
+from analytics.anomalies import anomaly_window_start, spend_anomaly_findings
 from analytics.findings import Finding, FindingChange
 from analytics.idle_gpu import idle_gpu_findings, unmonitored_gpu_findings
-from analytics.policies import HIGH_CONFIDENCE_SOURCES, IdleGpuPolicy
+from analytics.policies import (
+    HIGH_CONFIDENCE_SOURCES,
+    ColdStoragePolicy,
+    IdleGpuPolicy,
+    RightsizingPolicy,
+    SpendAnomalyPolicy,
+    SpotPolicy,
+)
+from analytics.rightsizing import gpu_rightsizing_findings, p95_candidates
+from analytics.spot import spot_candidate_findings
+from analytics.storage_tiering import cold_storage_findings
 from spendwatch.config import Settings, load_settings
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
 from warehouse.findings_store import sync_findings
-from warehouse.queries import gpu
+from warehouse.queries import gpu, spend, storage
 
 # Called inside the transaction that stored the findings, so a notification is queued if and
 # only if the change it announces is committed.
 OnChanges = Callable[[Connection, list[FindingChange]], None]
 GPU_KINDS: tuple[str, ...] = ("idle_gpu", "unmonitored_gpu")
+RULE_KINDS: tuple[str, ...] = ("gpu_rightsizing", "spot_candidate", "cold_storage", "spend_anomaly")
+ALL_KINDS: tuple[str, ...] = GPU_KINDS + RULE_KINDS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RulePolicies:
+    """Thresholds of the rules after idle_gpu, one section of ``[analytics]`` each."""
+
+    rightsizing: RightsizingPolicy = dataclasses.field(default_factory=RightsizingPolicy)
+    spot: SpotPolicy = dataclasses.field(default_factory=SpotPolicy)
+    cold_storage: ColdStoragePolicy = dataclasses.field(default_factory=ColdStoragePolicy)
+    spend_anomaly: SpendAnomalyPolicy = dataclasses.field(default_factory=SpendAnomalyPolicy)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,6 +67,45 @@ def idle_gpu_policy(settings: Settings) -> IdleGpuPolicy:
         min_coverage=section.min_coverage,
         cost_lookback_days=section.cost_lookback_days,
         default_currency=settings.ingest.default_currency,
+    )
+
+
+def rule_policies(settings: Settings) -> RulePolicies:
+    section = settings.analytics
+    sizing, spot, cold, anomaly = (
+        section.gpu_rightsizing,
+        section.spot_candidate,
+        section.cold_storage,
+        section.spend_anomaly,
+    )
+    return RulePolicies(
+        rightsizing=RightsizingPolicy(
+            lookback_days=sizing.lookback_days,
+            active_util_percent=sizing.active_util_percent,
+            min_active_share=sizing.min_active_share,
+            min_coverage=sizing.min_coverage,
+            p95_util_percent=sizing.p95_util_percent,
+        ),
+        spot=SpotPolicy(
+            lookback_days=spot.lookback_days,
+            workload_tag=settings.tags.workload,
+            interruptible_workloads=tuple(spot.interruptible_workloads),
+            max_median_run_hours=spot.max_median_run_hours,
+            spot_percentile=spot.spot_percentile,
+        ),
+        cold_storage=ColdStoragePolicy(
+            small_object_bytes=cold.small_object_bytes,
+            transition_amortize_months=cold.transition_amortize_months,
+            min_monthly_saving=Decimal(cold.min_monthly_saving),
+        ),
+        spend_anomaly=SpendAnomalyPolicy(
+            baseline_days=anomaly.baseline_days,
+            evaluate_days=anomaly.evaluate_days,
+            min_baseline_days=anomaly.min_baseline_days,
+            robust_z=anomaly.robust_z,
+            min_amount=Decimal(anomaly.min_amount),
+            forecast_trailing_days=anomaly.forecast_trailing_days,
+        ),
     )
 
 
@@ -93,20 +157,84 @@ def gpu_findings(
     return idle + unmonitored
 
 
+def rightsizing_findings(
+    connection: Connection, *, as_of: dt.datetime, policy: RightsizingPolicy
+) -> list[Finding]:
+    start = as_of - policy.lookback
+    activity = spend.per_gpu_activity(
+        connection,
+        start=start,
+        end=as_of,
+        active_util_percent=policy.active_util_percent,
+        high_util_percent=policy.p95_util_percent,
+    )
+    inventory = gpu.gpu_inventory(connection)
+    # Only instances that may be lightly used need their utilization samples read.
+    candidates = p95_candidates(activity, inventory=inventory, policy=policy)
+    return gpu_rightsizing_findings(
+        activity,
+        utilization=spend.utilization_samples(connection, candidates, start=start, end=as_of),
+        inventory=inventory,
+        catalog=spend.gpu_type_catalog(connection, as_of=as_of),
+        as_of=as_of,
+        policy=policy,
+    )
+
+
+def spot_findings(
+    connection: Connection, *, as_of: dt.datetime, policy: SpotPolicy
+) -> list[Finding]:
+    start = as_of - policy.lookback
+    on_demand = spend.on_demand_gpu_resources(connection)
+    runs = spend.telemetry_runs(connection, start=start, end=as_of).assign(basis="telemetry")
+    seen = set(runs["resource_id"]) if not runs.empty else set()
+    blind = [rid for rid in on_demand.get("resource_id", []) if rid not in seen]
+    billed = spend.billed_runs(connection, blind, start=start, end=as_of).assign(basis="billing")
+    return spot_candidate_findings(
+        on_demand,
+        runs=pd.concat([frame for frame in (runs, billed) if not frame.empty] or [runs]),
+        spot_prices=spend.spot_prices(connection, end=as_of),
+        catalog=spend.gpu_type_catalog(connection, as_of=as_of),
+        as_of=as_of,
+        policy=policy,
+    )
+
+
+def rule_findings(
+    connection: Connection, *, as_of: dt.datetime, policies: RulePolicies
+) -> list[Finding]:
+    """gpu_rightsizing, spot_candidate, cold_storage and spend_anomaly (SQL does the sums)."""
+    anomaly = policies.spend_anomaly
+    daily = spend.daily_spend(connection, start=anomaly_window_start(as_of, anomaly), end=as_of)
+    return [
+        *rightsizing_findings(connection, as_of=as_of, policy=policies.rightsizing),
+        *spot_findings(connection, as_of=as_of, policy=policies.spot),
+        *cold_storage_findings(
+            storage.latest_storage_inventory(connection),
+            prices=storage.storage_prices(connection, as_of=as_of),
+            as_of=as_of,
+            policy=policies.cold_storage,
+        ),
+        *spend_anomaly_findings(daily, as_of=as_of, policy=anomaly),
+    ]
+
+
 def run_analysis(
     engine: Engine,
     *,
     as_of: dt.datetime,
     policy: IdleGpuPolicy,
+    policies: RulePolicies | None = None,
     on_changes: OnChanges | None = None,
 ) -> AnalysisResult:
     """Rules, store and ``on_changes`` in ONE transaction: all of it lands or none of it."""
     with engine.begin() as connection:
         found = gpu_findings(connection, as_of=as_of, policy=policy)
-        changes = sync_findings(connection, found, as_of=as_of, kinds=GPU_KINDS)
+        found += rule_findings(connection, as_of=as_of, policies=policies or RulePolicies())
+        changes = sync_findings(connection, found, as_of=as_of, kinds=ALL_KINDS)
         if on_changes is not None:
             on_changes(connection, changes)
-    return AnalysisResult(as_of=as_of, findings=found, changes=changes, kinds=GPU_KINDS)
+    return AnalysisResult(as_of=as_of, findings=found, changes=changes, kinds=ALL_KINDS)
 
 
 def parse_utc(text: str, *, option: str) -> dt.datetime:
@@ -127,7 +255,8 @@ def hour_floor(value: dt.datetime) -> dt.datetime:
 def summary_line(result: AnalysisResult) -> str:
     kinds: Counter[str] = Counter(f.kind for f in result.findings)
     events = Counter(change.event for change in result.changes)
-    found = ", ".join(f"{kinds.get(k, 0)} {k}" for k in result.kinds)
+    # Kinds with nothing found are left out: six zeros hide the one number that matters.
+    found = ", ".join(f"{kinds[k]} {k}" for k in result.kinds if kinds.get(k)) or "0"
     changed = ", ".join(f"{n} {event}" for event, n in sorted(events.items())) or "no changes"
     stamp = result.as_of.isoformat().replace("+00:00", "Z")
     return f"analyzed as of {stamp}: {found} finding(s); {changed}"
@@ -141,7 +270,8 @@ def analyze_command(
         "Default: now.",
     ),
 ) -> None:
-    """Refresh findings for idle and unmonitored GPUs (idempotent for the same --as-of)."""
+    """Refresh findings: idle, unmonitored and oversized GPUs, spot candidates, cold storage and
+    spend anomalies (idempotent for the same --as-of)."""
     settings = load_settings()
     moment = hour_floor(parse_utc(as_of, option="--as-of") if as_of else dt.datetime.now(dt.UTC))
     engine = open_warehouse(settings)
@@ -150,6 +280,7 @@ def analyze_command(
             engine,
             as_of=moment,
             policy=idle_gpu_policy(settings),
+            policies=rule_policies(settings),
             on_changes=_alerts_hook(settings, moment),
         )
     finally:

@@ -23,6 +23,12 @@ def _prometheus(settings: Settings) -> Collector:
     return PrometheusGpuCollector.from_settings(settings)
 
 
+def _cloudwatch(settings: Settings) -> Collector:
+    from collectors.cloudwatch_gpu import CloudWatchGpuCollector
+
+    return CloudWatchGpuCollector.from_settings(settings)
+
+
 def _price_snapshot(settings: Settings) -> Collector:
     from collectors.price_snapshot import PriceSnapshotCollector
 
@@ -57,6 +63,13 @@ SPECS: tuple[CollectorSpec, ...] = (
         factory=_prometheus,
         is_configured=lambda settings: bool(settings.prometheus.url.strip()),
         how_to_configure="set SPENDWATCH_PROMETHEUS__URL or [prometheus] url in spendwatch.toml",
+    ),
+    CollectorSpec(
+        name="cloudwatch",
+        description="GPU utilization per GPU per hour from the CloudWatch agent (CWAgent)",
+        factory=_cloudwatch,
+        is_configured=lambda settings: settings.cloudwatch.enabled,
+        how_to_configure="set SPENDWATCH_CLOUDWATCH__ENABLED=true or [cloudwatch] enabled = true",
     ),
     CollectorSpec(
         name="price_snapshot",

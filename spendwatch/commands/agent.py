@@ -31,7 +31,8 @@ ONCE_COLUMNS = (
 
 def agent_command(
     interval: Annotated[
-        float | None, typer.Option(help="Seconds between samples (default: \\[agent] interval_seconds).")
+        float | None,
+        typer.Option(help="Seconds between samples (default: \\[agent] interval_seconds)."),
     ] = None,
     serve_metrics_port: Annotated[
         int | None,

@@ -7,11 +7,13 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from sqlalchemy.engine import Engine
 
 from collectors.base import run_collector
-from collectors.cloudwatch_gpu import MAX_QUERIES_PER_CALL, CloudWatchGpuCollector
+from collectors.cloudwatch_gpu import MAX_QUERIES_PER_CALL, CloudWatchGpuCollector, fetch_points
 from collectors.registry import build_collector
 from spendwatch.config import AwsSettings, CloudWatchSettings, Settings
 from tests.collectors.cloudwatch_agent_data import (
@@ -191,3 +193,48 @@ def test_unreachable_endpoint_is_one_line_source_error(
 def test_period_must_divide_an_hour() -> None:
     with pytest.raises(Exception, match="period_seconds=700"):
         CloudWatchGpuCollector(object(), period_seconds=700)
+
+
+def test_next_token_pages_are_followed() -> None:
+    """moto never pages GetMetricData, so botocore's Stubber (checked against the real service
+    model) plays a two-page answer: the second page's points must join the first's."""
+    client = boto3.client(
+        "cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    query = {
+        "Id": "q0",
+        "MetricStat": {
+            "Metric": {"Namespace": "CWAgent", "MetricName": "nvidia_smi_utilization_gpu"},
+            "Period": 3600,
+            "Stat": "Average",
+        },
+        "ReturnData": True,
+    }
+    base = {
+        "MetricDataQueries": [query],
+        "StartTime": H0,
+        "EndTime": H0 + 2 * HOUR,
+        "ScanBy": "TimestampAscending",
+    }
+    page = {"Id": "q0", "StatusCode": "PartialData"}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [{**page, "Timestamps": [H0], "Values": [12.5]}],
+                "NextToken": "t2",
+            },
+            base,
+        )
+        stub.add_response(
+            "get_metric_data",
+            {"MetricDataResults": [{**page, "Timestamps": [H0 + HOUR], "Values": [40.0]}]},
+            {**base, "NextToken": "t2"},
+        )
+        points, calls = fetch_points(client, [query], start=H0, end=H0 + 2 * HOUR)
+        stub.assert_no_pending_responses()
+    assert calls == 2
+    assert [(stamp.astimezone(dt.UTC), value) for stamp, value in points["q0"]] == [
+        (H0, 12.5),
+        (H0 + HOUR, 40.0),
+    ]

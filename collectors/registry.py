@@ -47,6 +47,12 @@ def _aws_prices(settings: Settings) -> Collector:
     return AwsPricesCollector.from_settings(settings)
 
 
+def _s3_storage(settings: Settings) -> Collector:
+    from collectors.s3_storage import S3StorageCollector
+
+    return S3StorageCollector.from_settings(settings)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class CollectorSpec:
     name: str
@@ -91,6 +97,16 @@ SPECS: tuple[CollectorSpec, ...] = (
         factory=_aws_prices,
         is_configured=lambda settings: settings.aws.inventory,
         how_to_configure="set SPENDWATCH_AWS__INVENTORY=true or [aws] inventory = true",
+    ),
+    CollectorSpec(
+        name="s3_storage",
+        description="S3 bytes/objects/ages per prefix and storage class (inventory reports or list)",
+        factory=_s3_storage,
+        is_configured=lambda settings: settings.aws.storage or bool(settings.aws.storage_buckets),
+        how_to_configure=(
+            'set [aws] storage_buckets = ["bucket", ...] (or storage = true for every bucket) '
+            "in spendwatch.toml, or SPENDWATCH_AWS__STORAGE_BUCKETS='[\"bucket\"]'"
+        ),
     ),
 )
 REGISTRY: dict[str, CollectorSpec] = {spec.name: spec for spec in SPECS}

@@ -45,6 +45,11 @@ class AwsSettings(BaseModel):
     inventory: bool = False
     # The Pricing API is served from us-east-1, eu-central-1 and ap-south-1 only.
     pricing_region: str = "us-east-1"
+    # S3 storage inventory (collector s3_storage): these buckets, or with storage = true and no
+    # names, every bucket list_buckets shows. Off until one of the two is set.
+    storage: bool = False
+    storage_buckets: list[str] = Field(default_factory=list)
+    prefix_depth: int = Field(default=2, ge=0)  # roll objects up by their first N folders
 
 
 class GcpSettings(BaseModel):

@@ -56,11 +56,22 @@ class GcpSettings(BaseModel):
     billing_export_table: str = ""
     bigquery_endpoint: str = ""
     catalog_endpoint: str = ""
+    # BigQuery jobs run (and are billed) here; empty: the export table's project.
+    project: str = ""
+    # standard | detailed (resource-level) | focus (Google's FOCUS view); auto: from the name.
+    billing_export_format: Literal["auto", "standard", "detailed", "focus"] = "auto"
+    # Cloud Billing Catalog prices (GPU, compute, storage SKUs): off until asked for.
+    catalog: bool = False
+    catalog_api_key: SecretStr = SecretStr("")  # empty: Application Default Credentials
+    catalog_currency: str = "USD"
+    catalog_regions: list[str] = Field(default_factory=list)  # empty: every region
 
 
 class AzureSettings(BaseModel):
     scopes: list[str] = Field(default_factory=list)
     management_endpoint: str = "https://management.azure.com"
+    # Cost Management exports (EA/MCA actual or amortized cost, or FOCUS): paths or https URLs.
+    exports: list[str] = Field(default_factory=list)
 
 
 class PrometheusSettings(BaseModel):

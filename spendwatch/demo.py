@@ -1,8 +1,9 @@
-"""Build the demo warehouse: real FOCUS sample + a generated GPU fleet, analyzed.
+"""Build the demo warehouse: real FOCUS sample + a generated GPU fleet and storage estate, analyzed.
 
 Everything goes through the code paths real data takes: billing files through the FOCUS reader
 and loader (``spendwatch ingest focus``), inventory through the inventory loader, telemetry
-through ``load_gpu_hourly``, then the analysis ``spendwatch analyze`` runs. The demo only ever
+through ``load_gpu_hourly``, the storage estate through ``load_storage`` (as the S3 collector
+writes it), then the analysis ``spendwatch analyze`` runs. The demo only ever
 writes inside its data folder.
 """
 
@@ -15,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from spendwatch import demo_fleet
+from spendwatch import demo_fleet, demo_storage
 from spendwatch.commands.analyze import idle_gpu_policy, run_analysis
 from spendwatch.commands.ingest import ingest_focus_files
 from spendwatch.config import DatabaseSettings, Settings
@@ -23,6 +24,7 @@ from warehouse.db import make_engine, upgrade
 from warehouse.errors import InputError
 from warehouse.load_gpu import load_gpu_hourly
 from warehouse.load_inventory import load_inventory
+from warehouse.load_storage import load_storage
 
 # The FOCUS sample bills September 2024; the fleet's 30 days end where that month ends, so the
 # sample and the fleet share one month on every page.
@@ -43,6 +45,7 @@ class DemoSummary:
     hosts: int
     findings: int
     seconds: float
+    storage_rows: int = 0  # storage_inventory rows: prefixes x storage classes
 
 
 def shared_data_dir() -> Path:
@@ -98,6 +101,7 @@ def build_demo(
                 connection,
                 list(demo_fleet.gpu_hourly_rows(hosts, as_of=as_of, days=days, seed=seed)),
             )
+        storage_rows = load_storage(engine, demo_storage.storage_estate(as_of=as_of))
         result = run_analysis(engine, as_of=as_of, policy=idle_gpu_policy(settings))
     finally:
         engine.dispose()
@@ -110,6 +114,7 @@ def build_demo(
         hosts=len(hosts),
         findings=len(result.findings),
         seconds=time.perf_counter() - started,
+        storage_rows=storage_rows,
     )
 
 

@@ -47,6 +47,18 @@ def _aws_prices(settings: Settings) -> Collector:
     return AwsPricesCollector.from_settings(settings)
 
 
+def _aws_exports(settings: Settings) -> Collector:
+    from collectors.aws_exports import AwsExportsCollector
+
+    return AwsExportsCollector.from_settings(settings)
+
+
+def _aws_cost_explorer(settings: Settings) -> Collector:
+    from collectors.aws_cost_explorer import AwsCostExplorerCollector
+
+    return AwsCostExplorerCollector.from_settings(settings)
+
+
 def _s3_storage(settings: Settings) -> Collector:
     from collectors.s3_storage import S3StorageCollector
 
@@ -97,6 +109,23 @@ SPECS: tuple[CollectorSpec, ...] = (
         factory=_aws_prices,
         is_configured=lambda settings: settings.aws.inventory,
         how_to_configure="set SPENDWATCH_AWS__INVENTORY=true or [aws] inventory = true",
+    ),
+    CollectorSpec(
+        name="aws_exports",
+        description="AWS Data Exports (FOCUS, CUR 2.0) and legacy CUR in S3, changed months only",
+        factory=_aws_exports,
+        is_configured=lambda settings: bool(settings.aws.exports),
+        how_to_configure=(
+            'set [aws] exports = [{ bucket = "...", prefix = "...", name = "...", '
+            'format = "focus" }] in spendwatch.toml, or SPENDWATCH_AWS__EXPORTS as JSON'
+        ),
+    ),
+    CollectorSpec(
+        name="aws_cost_explorer",
+        description="AWS Cost Explorer: daily cost by service and linked account, USD 0.01 a call",
+        factory=_aws_cost_explorer,
+        is_configured=lambda settings: settings.aws.cost_explorer,
+        how_to_configure="set SPENDWATCH_AWS__COST_EXPLORER=true or [aws] cost_explorer = true",
     ),
     CollectorSpec(
         name="s3_storage",

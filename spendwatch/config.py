@@ -40,6 +40,14 @@ class AwsExport(BaseModel):
 class AwsSettings(BaseModel):
     exports: list[AwsExport] = Field(default_factory=list)
     cost_explorer: bool = False
+    # Cost Explorer bills USD 0.01 per request: each run re-reads only watermark - lookback.
+    cost_explorer_lookback_days: int = Field(default=3, ge=0)
+    cost_explorer_initial_days: int = Field(default=31, ge=1)
+    # Resource-level EC2 rows (GetCostAndUsageWithResources, last 14 days; opt-in in the console).
+    cost_explorer_resources: bool = False
+    exports_initial_days: int = Field(default=365, ge=1)  # first run: periods this far back
+    retry_mode: Literal["standard", "adaptive"] = "standard"  # botocore retry mode
+    max_attempts: int = Field(default=5, ge=1)
     region: str = "us-east-1"
     # EC2 GPU inventory and EC2 prices (Pricing API + spot history): off until asked for.
     inventory: bool = False

@@ -7,6 +7,10 @@ totals, a corrected re-delivery of a month replaces that month for that account 
 failure anywhere leaves the warehouse as it was. Each delivery is recorded in
 ``collector_runs``.
 
+A source that delivers by day rather than by billing period (Cost Explorer) passes
+``replace_days``: its rows then replace only that source's older rows for that billing account
+whose charge starts inside the window, instead of whole (account, period) pairs.
+
 Rows are written through the raw DBAPI connection of the same SQLAlchemy transaction, because
 that is where bulk loads spend their time: ``sqlite3.executemany`` of tuples built column-wise on
 SQLite, ``COPY ... FROM STDIN`` of Arrow-written CSV on PostgreSQL.
@@ -39,6 +43,15 @@ _SQLITE_CACHE_KIB = 64 * 1024
 _FOCUS_COLUMNS = frozenset(cost_line_items.c.keys())
 
 
+@dataclass(frozen=True)
+class DayWindowReplace:
+    """Replace ``source``'s rows of one billing account charged in ``[start, end)``."""
+
+    billing_account_id: str | None
+    start: dt.datetime
+    end: dt.datetime
+
+
 @dataclass
 class FocusLoadResult:
     load_id: str
@@ -53,12 +66,14 @@ def load_focus_batches(
     *,
     source: str = FOCUS_SOURCE,
     details: Mapping[str, Any] | None = None,
+    replace_days: DayWindowReplace | None = None,
 ) -> FocusLoadResult:
     """Load one delivery of normalized FOCUS batches (see ``collectors.focus_files``).
 
     Batch columns are ``cost_line_items`` column names: money as decimal text, timestamps as
     ``timestamp[us, UTC]``, JSON as text. Any exception from ``batches`` (a bad cell) or from
     the database rolls everything back, is recorded as a failed run, and is re-raised.
+    With ``replace_days`` every row must be of that account and charged inside that window.
     """
     result = FocusLoadResult(load_id=str(uuid.uuid4()))
     started = dt.datetime.now(dt.UTC)
@@ -71,11 +86,17 @@ def load_focus_batches(
             for batch in _prefetched(batches):
                 if batch.num_rows == 0:
                     continue
+                if replace_days is not None:
+                    _check_inside(batch, replace_days)
                 write(batch, load_id=result.load_id, source=source)
                 result.rows += batch.num_rows
                 pairs |= _account_periods(batch)
             result.periods = sorted(pairs, key=lambda pair: (pair[1], pair[0] or ""))
-            result.replaced_rows = _delete_superseded(connection, result)
+            result.replaced_rows = (
+                _delete_superseded(connection, result)
+                if replace_days is None
+                else _delete_days(connection, result, source=source, window=replace_days)
+            )
             run_details["replaced_rows"] = result.replaced_rows
             connection.execute(
                 collector_runs.insert().values(
@@ -189,6 +210,44 @@ def _delete_superseded(connection: Connection, result: FocusLoadResult) -> int:
         )
         deleted += max(outcome.rowcount, 0)
     return deleted
+
+
+def _check_inside(batch: pa.RecordBatch, window: DayWindowReplace) -> None:
+    """A row outside the window would survive the next replacement: refuse it (a bug)."""
+    names = batch.schema.names
+    starts = batch.column(names.index("charge_period_start"))
+    accounts = (
+        batch.column(names.index("billing_account_id")) if "billing_account_id" in names else None
+    )
+    earliest, latest = pc.min(starts).as_py(), pc.max(starts).as_py()
+    outside = earliest is None or earliest < window.start or latest >= window.end
+    other = (
+        accounts is None
+        or pc.any(
+            pc.invert(pc.fill_null(pc.equal(accounts, window.billing_account_id or ""), False))
+        ).as_py()
+    )
+    if outside or other:
+        raise ValueError(
+            f"rows outside the replace window {window.billing_account_id} "
+            f"{window.start.isoformat()} .. {window.end.isoformat()}"
+        )
+
+
+def _delete_days(
+    connection: Connection, result: FocusLoadResult, *, source: str, window: DayWindowReplace
+) -> int:
+    table = cost_line_items
+    outcome = connection.execute(
+        sa.delete(table).where(
+            table.c.x_source == source,
+            table.c.billing_account_id.is_not_distinct_from(window.billing_account_id),
+            table.c.charge_period_start >= window.start,
+            table.c.charge_period_start < window.end,
+            table.c.x_load_id != result.load_id,
+        )
+    )
+    return max(outcome.rowcount, 0)
 
 
 def _writer_for(connection: Connection) -> Any:

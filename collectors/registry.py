@@ -129,7 +129,7 @@ SPECS: tuple[CollectorSpec, ...] = (
     ),
     CollectorSpec(
         name="s3_storage",
-        description="S3 bytes/objects/ages per prefix and storage class (inventory reports or list)",
+        description="S3 bytes, objects and ages per prefix and class (inventory report or listing)",
         factory=_s3_storage,
         is_configured=lambda settings: settings.aws.storage or bool(settings.aws.storage_buckets),
         how_to_configure=(

@@ -20,13 +20,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import ingest, prometheus_collect
+from bench import analyze, ingest, prometheus_collect
 
 Benchmark = Callable[..., list[dict[str, Any]]]
 
 BENCHMARKS: dict[str, Benchmark] = {
     "ingest": ingest.run,
     "prometheus_collect": prometheus_collect.run,
+    "analyze": analyze.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -125,9 +125,7 @@ def test_restated_month_replaces_only_that_account(
     assert _totals(engine, c.billing_account_id == "12345678") == (ea, ea, 27)
 
 
-def test_actual_and_amortized_for_one_month_are_refused(
-    engine: Engine, shared_data: Path
-) -> None:
+def test_actual_and_amortized_for_one_month_are_refused(engine: Engine, shared_data: Path) -> None:
     outcome = _run(engine, str(shared_data / ACTUAL), str(shared_data / AMORTIZED))
     assert outcome.status == "failed"
     assert outcome.error is not None and "\n" not in outcome.error
@@ -183,4 +181,6 @@ def test_refused_download_fails_without_showing_the_sas(engine: Engine, blob_ser
 def test_missing_file_is_one_line(engine: Engine, tmp_path: Path) -> None:
     outcome = _run(engine, str(tmp_path / "nope.csv"))
     assert outcome.status == "failed"
-    assert outcome.error == f"{tmp_path / 'nope.csv'}: no such file; check the path in [azure] exports"
+    assert (
+        outcome.error == f"{tmp_path / 'nope.csv'}: no such file; check the path in [azure] exports"
+    )

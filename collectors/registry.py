@@ -59,6 +59,30 @@ def _aws_cost_explorer(settings: Settings) -> Collector:
     return AwsCostExplorerCollector.from_settings(settings)
 
 
+def _azure_cost_query(settings: Settings) -> Collector:
+    from collectors.azure_cost_query import AzureCostQueryCollector
+
+    return AzureCostQueryCollector.from_settings(settings)
+
+
+def _azure_exports(settings: Settings) -> Collector:
+    from collectors.azure_exports import AzureExportsCollector
+
+    return AzureExportsCollector(settings.azure.exports)
+
+
+def _gcp_billing_export(settings: Settings) -> Collector:
+    from collectors.gcp_billing_export import GcpBillingExportCollector
+
+    return GcpBillingExportCollector.from_settings(settings)
+
+
+def _gcp_catalog(settings: Settings) -> Collector:
+    from collectors.gcp_catalog import GcpCatalogCollector
+
+    return GcpCatalogCollector.from_settings(settings)
+
+
 def _s3_storage(settings: Settings) -> Collector:
     from collectors.s3_storage import S3StorageCollector
 
@@ -136,6 +160,34 @@ SPECS: tuple[CollectorSpec, ...] = (
             'set [aws] storage_buckets = ["bucket", ...] (or storage = true for every bucket) '
             "in spendwatch.toml, or SPENDWATCH_AWS__STORAGE_BUCKETS='[\"bucket\"]'"
         ),
+    ),
+    CollectorSpec(
+        name="azure_cost_query",
+        description="Azure daily actual + amortized cost per resource (Cost Management query)",
+        factory=_azure_cost_query,
+        is_configured=lambda settings: bool(settings.azure.scopes),
+        how_to_configure="set SPENDWATCH_AZURE__SCOPES or [azure] scopes in spendwatch.toml",
+    ),
+    CollectorSpec(
+        name="azure_exports",
+        description="Azure Cost Management exports: EA/MCA actual or amortized cost CSV, FOCUS",
+        factory=_azure_exports,
+        is_configured=lambda settings: bool(settings.azure.exports),
+        how_to_configure="set SPENDWATCH_AZURE__EXPORTS or [azure] exports in spendwatch.toml",
+    ),
+    CollectorSpec(
+        name="gcp_billing_export",
+        description="GCP daily cost per project/service/SKU(/resource) from the BigQuery export",
+        factory=_gcp_billing_export,
+        is_configured=lambda settings: bool(settings.gcp.billing_export_table.strip()),
+        how_to_configure="set SPENDWATCH_GCP__BILLING_EXPORT_TABLE or [gcp] billing_export_table",
+    ),
+    CollectorSpec(
+        name="gcp_catalog",
+        description="GCP GPU, compute and storage SKU prices from the Cloud Billing Catalog API",
+        factory=_gcp_catalog,
+        is_configured=lambda settings: settings.gcp.catalog,
+        how_to_configure="set SPENDWATCH_GCP__CATALOG=true or [gcp] catalog = true",
     ),
 )
 REGISTRY: dict[str, CollectorSpec] = {spec.name: spec for spec in SPECS}

@@ -35,13 +35,23 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
     if not csv_path.exists():
         print(f"generating {rows:,} FOCUS rows into {csv_path} ...", flush=True)
         generate_focus_csv(csv_path, rows=rows)
+    described = _describe(csv_path)
+    print(f"input: {described}", flush=True)
     pg_url = _scratch_pg_url()
-    measured = {
-        "ingest_focus_sqlite": _worker("spendwatch_sqlite", csv_path),
-        "ingest_focus_postgres": _worker("spendwatch_postgres", csv_path, pg_url),
-        "pandas_to_sql_sqlite": _worker("pandas_sqlite", csv_path),
-        "duckdb_read_csv": _worker("duckdb", csv_path),
+    # The machine may be shared: --quick takes the median of 3 runs of each path, interleaved
+    # so that a burst of other load hits every path alike.
+    runs = 3 if quick else 1
+    kinds = {
+        "ingest_focus_sqlite": ("spendwatch_sqlite", ""),
+        "ingest_focus_postgres": ("spendwatch_postgres", pg_url),
+        "pandas_to_sql_sqlite": ("pandas_sqlite", ""),
+        "duckdb_read_csv": ("duckdb", ""),
     }
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in kinds}
+    for _ in range(runs):
+        for name, (kind, url) in kinds.items():
+            samples[name].append(_worker(kind, csv_path, url))
+    measured = {name: _median(results) for name, results in samples.items()}
     pairs = [
         ("ingest_focus_sqlite", "pandas_to_sql_sqlite"),
         ("ingest_focus_postgres", "pandas_to_sql_sqlite"),
@@ -63,6 +73,8 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
             "rows": result["rows"],
             "peak_rss_mb": result["peak_rss_mb"],
             "seconds": round(result["seconds"], 2),
+            "runs": runs,
+            "input": described,
         }
         if baseline:
             base = measured[baseline]
@@ -71,6 +83,31 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
             record["ratio"] = round(value / base_value, 2)
         records.append(record)
     return records
+
+
+def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time; peak RSS is the largest seen in any run."""
+    ordered = sorted(results, key=lambda result: result["seconds"])
+    peak = max(result["peak_rss_mb"] for result in results)
+    return {**ordered[len(ordered) // 2], "peak_rss_mb": peak}
+
+
+def _describe(csv_path: Path) -> str:
+    """What the file is: size, columns, bytes per row, and how empty its cells are."""
+    import pyarrow.csv as pa_csv
+
+    options = pa_csv.ConvertOptions(strings_can_be_null=True)
+    rows = empty = columns = 0
+    for batch in pa_csv.open_csv(csv_path, convert_options=options):  # streamed: bounded memory
+        rows += batch.num_rows
+        columns = batch.num_columns
+        empty += sum(column.null_count for column in batch.columns)
+    size = csv_path.stat().st_size
+    return (
+        f"{csv_path.name}: {rows:,} rows x {columns} columns (FOCUS 1.2 + 2 x_), "
+        f"{size / 1e6:.0f} MB, {size / max(rows, 1):.0f} bytes/row, "
+        f"{empty / max(rows * columns, 1):.0%} empty cells"
+    )
 
 
 def _scratch_pg_url() -> str:

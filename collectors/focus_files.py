@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 # Enough generated names for any real header; Arrow ignores types for columns a file lacks.
 _MAX_COLUMNS = 4096
 _CSV_BLOCK_BYTES = 1 << 20  # Arrow reads ahead ~32 blocks: this bounds memory
+_CONVERT_BYTES = 4 << 20  # text converted at once (~6k rows of a 41-column export)
 _NUMERIC = frozenset(FOCUS_MONEY_COLUMNS + FOCUS_QUANTITY_COLUMNS)
 _TIMES = frozenset(FOCUS_TIME_COLUMNS)
 _JSONS = frozenset(FOCUS_JSON_COLUMNS)
@@ -73,6 +74,7 @@ class FocusFile:
     rows: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     _json_checks: dict[str, JsonObjectCheck] = field(default_factory=dict, init=False, repr=False)
+    _unconverted: int = field(default=0, init=False, repr=False)  # read, not yet converted
 
     @property
     def format(self) -> str:
@@ -113,6 +115,7 @@ class FocusFile:
         if reader is None:
             raise IngestError(self.location, "the file is empty; expected a FOCUS header row")
         header: HeaderMap | None = None
+        pending: list[pa.RecordBatch] = []
         while True:
             batch = self._guard(reader.read_next_batch, stop_ok=True)
             if batch is None:
@@ -124,9 +127,23 @@ class FocusFile:
                 header = self._header(names)
                 batch = batch.slice(1)
             if batch.num_rows:
-                yield from self._normalized(batch, header)
+                pending.append(batch)
+                self._unconverted += batch.num_rows
+            # Conversion costs a few kernels per column per batch: run them on several blocks
+            # at once (small blocks keep Arrow's read-ahead, and so memory, small).
+            if sum(b.nbytes for b in pending) >= _CONVERT_BYTES:
+                yield from self._converted(pending, header)
+                pending = []
         if header is None:
             raise IngestError(self.location, "the file is empty; expected a FOCUS header row")
+        if pending:
+            yield from self._converted(pending, header)
+
+    def _converted(
+        self, pending: list[pa.RecordBatch], header: HeaderMap
+    ) -> Iterator[pa.RecordBatch]:
+        self._unconverted = 0
+        yield from self._normalized(pa.concat_batches(pending), header)
 
     def _open_stream(self) -> Any:
         compression = "gzip" if self.format == "csv.gz" else None
@@ -154,7 +171,8 @@ class FocusFile:
                 todo = "download or export the file again"
             else:
                 what, todo = f"unreadable CSV ({reason[:200]})", "fix the file and ingest it again"
-            raise IngestError(self.location, f"{what}; {todo}", row=self.rows + 1) from None
+            row = self.rows + self._unconverted + 1
+            raise IngestError(self.location, f"{what}; {todo}", row=row) from None
 
     # --- Parquet ------------------------------------------------------------------------
     def _parquet_batches(self, stack: ExitStack) -> Iterator[pa.RecordBatch]:

@@ -148,10 +148,9 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_cost_line_items_resource_id"), ["resource_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_cost_line_items_x_load_id"), ["x_load_id"], unique=False
+            batch_op.f("ix_cost_line_items_resource_id_charge_period_start"),
+            ["resource_id", "charge_period_start"],
+            unique=False,
         )
 
     op.create_table(
@@ -413,8 +412,7 @@ def downgrade() -> None:
 
     op.drop_table("findings")
     with op.batch_alter_table("cost_line_items", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cost_line_items_x_load_id"))
-        batch_op.drop_index(batch_op.f("ix_cost_line_items_resource_id"))
+        batch_op.drop_index(batch_op.f("ix_cost_line_items_resource_id_charge_period_start"))
         batch_op.drop_index(batch_op.f("ix_cost_line_items_charge_period_start"))
         batch_op.drop_index(
             batch_op.f("ix_cost_line_items_billing_account_id_billing_period_start")

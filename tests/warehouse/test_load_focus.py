@@ -3,6 +3,7 @@ idempotent re-runs, restatement, atomic failures, CSV.gz / Parquet / s3:// sourc
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import shutil
 from collections.abc import Iterator
@@ -272,3 +273,34 @@ def test_s3_location_through_boto3_and_aws_endpoint_url(
     assert totals(engine)[0] == Decimal("20.52022672899")
     with pytest.raises(IngestError, match=r"s3://billing/nope\.csv: no such S3 object"):
         load_focus_batches(engine, FocusFile("s3://billing/nope.csv", s3_client=s3))
+
+
+def test_values_shared_by_every_row_and_long_batches_round_trip(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The SQLite writer puts a value shared by every row of a batch into the SQL text and
+    binds the rest in slices: quotes must survive, and no row may be lost at a slice edge."""
+    rows = 9000  # more than one executemany slice (8192 rows)
+    issuer = "O'Reilly ''Cloud'' Ltd'; DROP TABLE cost_line_items; --"
+    lines = ["BilledCost,BillingPeriodStart,ChargePeriodStart,InvoiceIssuerName,ResourceId"]
+    lines += [
+        f"0.01,2024-09-01T00:00:00Z,2024-09-{1 + i % 30:02d}T{i % 24:02d}:00:00Z,"
+        f'"{issuer}",i-{i % 7}'
+        for i in range(rows)
+    ]
+    path = tmp_path / "shared_values.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(engine, path)
+    # 9000 x 0.01, added exactly
+    assert (result.rows, totals(engine)[0], totals(engine)[3]) == (rows, Decimal("90.00"), rows)
+    with engine.connect() as connection:
+        issuers = connection.execute(sa.select(T.c.invoice_issuer_name).distinct()).all()
+        # 9000 rows over 30 days x 24 hours: row i lands on day 1 + i % 30, hour i % 24;
+        # day 1 at 00:00 takes i = 0, 120, 240, ... (i % 30 == 0 and i % 24 == 0) -> 75 rows
+        midnight = connection.scalar(
+            sa.select(sa.func.count()).where(
+                T.c.charge_period_start == dt.datetime(2024, 9, 1, tzinfo=dt.UTC)
+            )
+        )
+    assert issuers == [(issuer,)]
+    assert midnight == 75

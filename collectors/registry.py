@@ -47,18 +47,6 @@ def _aws_prices(settings: Settings) -> Collector:
     return AwsPricesCollector.from_settings(settings)
 
 
-def _aws_exports(settings: Settings) -> Collector:
-    from collectors.aws_exports import AwsExportsCollector
-
-    return AwsExportsCollector.from_settings(settings)
-
-
-def _aws_cost_explorer(settings: Settings) -> Collector:
-    from collectors.aws_cost_explorer import AwsCostExplorerCollector
-
-    return AwsCostExplorerCollector.from_settings(settings)
-
-
 def _azure_cost_query(settings: Settings) -> Collector:
     from collectors.azure_cost_query import AzureCostQueryCollector
 
@@ -81,6 +69,18 @@ def _gcp_catalog(settings: Settings) -> Collector:
     from collectors.gcp_catalog import GcpCatalogCollector
 
     return GcpCatalogCollector.from_settings(settings)
+
+
+def _aws_exports(settings: Settings) -> Collector:
+    from collectors.aws_exports import AwsExportsCollector
+
+    return AwsExportsCollector.from_settings(settings)
+
+
+def _aws_cost_explorer(settings: Settings) -> Collector:
+    from collectors.aws_cost_explorer import AwsCostExplorerCollector
+
+    return AwsCostExplorerCollector.from_settings(settings)
 
 
 def _s3_storage(settings: Settings) -> Collector:

@@ -19,6 +19,7 @@ from spendwatch.commands import (
     demo,
     findings,
     ingest,
+    serve,
 )
 from spendwatch.config import ConfigError
 from warehouse.db import DatabaseError
@@ -38,6 +39,7 @@ app.command("collect")(collect.collect)
 app.command("alert")(alert.alert_command)
 app.command("analyze")(analyze.analyze_command)
 app.command("dashboard")(dashboard.dashboard_command)
+app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
 app.add_typer(findings.app, name="findings")
 app.command("savings")(findings.savings_command)

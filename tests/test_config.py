@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,5 +65,5 @@ def test_bad_value_gives_one_line_naming_the_key(monkeypatch: pytest.MonkeyPatch
 
 def test_missing_config_file_named_by_env_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPENDWATCH_CONFIG", "/nonexistent/spendwatch.toml")
-    with pytest.raises(ConfigError, match="/nonexistent/spendwatch.toml"):
+    with pytest.raises(ConfigError, match=re.escape("/nonexistent/spendwatch.toml")):
         load_settings()

@@ -273,10 +273,19 @@ def analyze_command(
     """Refresh findings: idle, unmonitored and oversized GPUs, spot candidates, cold storage and
     spend anomalies (idempotent for the same --as-of)."""
     settings = load_settings()
-    moment = hour_floor(parse_utc(as_of, option="--as-of") if as_of else dt.datetime.now(dt.UTC))
+    moment = parse_utc(as_of, option="--as-of") if as_of else dt.datetime.now(dt.UTC)
+    typer.echo(summary_line(analyze_now(settings, as_of=moment)))
+
+
+def analyze_now(settings: Settings, *, as_of: dt.datetime) -> AnalysisResult:
+    """Run every rule as of ``as_of`` (truncated to the hour) and queue the alerts it implies.
+
+    The CLI and the scheduler's analyze job both come through here.
+    """
+    moment = hour_floor(as_of)
     engine = open_warehouse(settings)
     try:
-        result = run_analysis(
+        return run_analysis(
             engine,
             as_of=moment,
             policy=idle_gpu_policy(settings),
@@ -285,7 +294,6 @@ def analyze_command(
         )
     finally:
         engine.dispose()
-    typer.echo(summary_line(result))
 
 
 def _alerts_hook(settings: Settings, as_of: dt.datetime) -> OnChanges:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.engine import Engine
 
 from collectors.base import run_collector
 from collectors.registry import (
@@ -15,7 +17,7 @@ from collectors.registry import (
     configured_names,
     spec_for,
 )
-from spendwatch.config import load_settings
+from spendwatch.config import Settings, load_settings
 from spendwatch.output import OutputFormat, emit
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
@@ -45,6 +47,46 @@ def parse_moment(value: str | None, *, option: str) -> dt.datetime | None:
             f"{option} {value!r} is not a date; use YYYY-MM-DD or e.g. 2026-11-18T06:00Z"
         ) from None
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def run_collectors(
+    engine: Engine,
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run each named collector once; one failing source never stops the others.
+
+    Returns one result row per source and the one-line reasons of those that failed. The CLI and
+    the scheduler's collect job both come through here.
+    """
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for name in names:
+        try:
+            collector = build_collector(name, settings)
+        except InputError as exc:  # a misconfigured source is a failed run, not a crash
+            results.append({"source": name, "status": "failed", "error": str(exc)})
+            failures.append(str(exc))
+            continue
+        outcome = run_collector(engine, collector, now=now, since=since, until=until)
+        results.append(
+            {
+                "source": outcome.source,
+                "status": outcome.status,
+                "since": outcome.since,
+                "until": outcome.until,
+                "rows": outcome.rows,
+                "watermark": outcome.watermark,
+                "error": outcome.error,
+            }
+        )
+        if outcome.error:
+            failures.append(outcome.error)
+    return results, failures
 
 
 def collect(
@@ -82,30 +124,9 @@ def collect(
                 "source) in the environment or spendwatch.toml; known collectors: "
                 + ", ".join(collector_names())
             )
-    now = dt.datetime.now(dt.UTC)
-    results: list[dict[str, Any]] = []
-    failures: list[str] = []
-    for name in names:
-        try:
-            collector = build_collector(name, settings)
-        except InputError as exc:  # one misconfigured source must not stop the others
-            results.append({"source": name, "status": "failed", "error": str(exc)})
-            failures.append(str(exc))
-            continue
-        outcome = run_collector(engine, collector, now=now, since=start, until=end)
-        results.append(
-            {
-                "source": outcome.source,
-                "status": outcome.status,
-                "since": outcome.since,
-                "until": outcome.until,
-                "rows": outcome.rows,
-                "watermark": outcome.watermark,
-                "error": outcome.error,
-            }
-        )
-        if outcome.error:
-            failures.append(outcome.error)
+    results, failures = run_collectors(
+        engine, settings, names, now=dt.datetime.now(dt.UTC), since=start, until=end
+    )
     emit(results, columns=RUN_COLUMNS, fmt=fmt, title="collector runs")
     for reason in failures:
         typer.echo(f"error: {reason}", err=True)

@@ -24,6 +24,8 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED_DATA.is_dir():  # a clone in another place: fall back to the env var
     SHARED_DATA = Path(os.environ.get("SPENDWATCH_SHARED_DATA", "../shared/data")).resolve()
 
+pytest_plugins = ["tests.moto_aws"]
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 

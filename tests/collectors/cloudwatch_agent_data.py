@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
-import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 NAMESPACE = "CWAgent"
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def cloudwatch_client(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A fresh moto state, and the ordinary boto3 client pointed at it by the environment."""
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def cloudwatch_client() -> Any:
+    """The ordinary boto3 client, pointed at moto by the environment ``aws_env`` set up."""
     return boto3.client("cloudwatch", region_name="us-east-1")
 
 

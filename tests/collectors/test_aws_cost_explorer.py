@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import Engine
 
 from collectors.aws_cost_explorer import EC2_COMPUTE, LOAD_SOURCE, AwsCostExplorerCollector
@@ -59,23 +57,9 @@ def group(first: str, second: str, unblended: str, amortized: str) -> dict[str, 
     }
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return moto_endpoint
+def aws(aws_env: str) -> str:
+    return aws_env
 
 
 def queue_pages(endpoint: str, *pages: dict[str, Any]) -> None:

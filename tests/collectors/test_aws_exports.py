@@ -7,16 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
 import sqlalchemy as sa
-from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import Engine
 
 from collectors.aws_exports import LOAD_SOURCE, AwsExportsCollector, ExportSpec
@@ -34,22 +31,8 @@ FOCUS_EXPORT = ExportSpec(bucket=BUCKET, prefix="exports", name="focus-daily", f
 CUR2_EXPORT = ExportSpec(bucket=BUCKET, prefix="exports", name="cur2", format="cur2")
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def s3(aws_env: str) -> Any:
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)
     return client

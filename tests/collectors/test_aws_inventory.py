@@ -6,14 +6,11 @@ moto answers DescribeInstanceTypes with the real GpuInfo (p4d: 8x A100 40 GiB; g
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-import requests
 import sqlalchemy as sa
-from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import Engine
 
 from collectors.aws_inventory import collect_inventory, fetch_inventory, lifecycle_of
@@ -33,25 +30,8 @@ ACCOUNT = "123456789012"  # moto's account
 AMI = "ami-12345678"  # moto runs any image id; the inventory never looks at it
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as patch:
-        # Loading moto's 1300 default AMIs costs seconds per reset; inventory never reads them.
-        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
-
-
 @pytest.fixture
-def ec2(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def ec2(aws_env: str) -> Any:
     return boto3.client("ec2", region_name="us-east-1")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -20,7 +19,6 @@ from tests.collectors.cloudwatch_agent_data import (
     MinuteSample,
     agent_dimensions,
     cloudwatch_client,
-    moto_server,
     publish,
 )
 from warehouse.errors import SourceError
@@ -32,15 +30,9 @@ MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_server() as endpoint:
-        yield endpoint
-
-
 @pytest.fixture
-def cloudwatch(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    return cloudwatch_client(moto_endpoint, monkeypatch)
+def cloudwatch(aws_env: str) -> Any:
+    return cloudwatch_client()
 
 
 def count_calls(client: Any, operation: str) -> list[int]:

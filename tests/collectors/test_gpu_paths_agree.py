@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 
 from collectors.cloudwatch_gpu import CloudWatchGpuCollector
@@ -25,7 +23,6 @@ from tests.collectors.cloudwatch_agent_data import (
     MinuteSample,
     agent_dimensions,
     cloudwatch_client,
-    moto_server,
     publish,
 )
 from tests.collectors.nvml_fake import FakeGpu, FakeNvml
@@ -74,12 +71,6 @@ def build_gpus() -> list[Gpu]:
     ]
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_server() as endpoint:
-        yield endpoint
-
-
 def _fake_gpu(gpu: Gpu, sample: MinuteSample) -> FakeGpu:
     return FakeGpu(
         uuid=gpu.uuid,
@@ -119,14 +110,12 @@ def _csv_log(gpus: list[Gpu], path: Path) -> Path:
     return path
 
 
-def test_cloudwatch_nvml_and_nvidia_smi_agree(
-    engine: Engine, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_cloudwatch_nvml_and_nvidia_smi_agree(engine: Engine, aws_env: str, tmp_path: Path) -> None:
     gpus = build_gpus()
     uuid_to_index = {gpu.uuid: gpu.index for gpu in gpus}
 
     # Path 1: the CloudWatch agent publishes, the collector reads back hourly statistics.
-    cloudwatch = cloudwatch_client(moto_endpoint, monkeypatch)
+    cloudwatch = cloudwatch_client()
     for gpu in gpus:
         dims = agent_dimensions(index=gpu.index, name=gpu.name, host="ip-10-0-0-9",
                                 instance_id=INSTANCE)  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,7 @@ from typing import Any
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-import requests
 import sqlalchemy as sa
-from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import Engine
 
 from collectors.focus_files import FocusFile, FocusOptions
@@ -244,24 +241,11 @@ def test_csv_gz_and_parquet_round_trip(engine: Engine, sample: Path, tmp_path: P
     assert totals(engine) == expected
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_s3_location_through_boto3_and_aws_endpoint_url(
-    engine: Engine, sample: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sample: Path, aws_env: str
 ) -> None:
     import boto3
 
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="billing")
     s3.put_object(

@@ -10,10 +10,11 @@ import typer
 
 from alerts.outbox import deliver_pending, enqueue_reminders, preview_pending
 from alerts.slack import build_sender
+from spendwatch.cli_args import parse_utc
 from spendwatch.config import load_settings
 from spendwatch.output import OutputFormat, emit
 from spendwatch.wiring import open_warehouse
-from warehouse.errors import DeliveryError, InputError
+from warehouse.errors import DeliveryError
 
 PREVIEW_COLUMNS = ("channel", "thread_ts", "text")
 
@@ -33,7 +34,7 @@ def alert_command(
 ) -> None:
     """Deliver pending notifications to Slack (webhook or bot token, from the slack settings)."""
     settings = load_settings()
-    moment = _parse_utc(as_of) if as_of else dt.datetime.now(dt.UTC)
+    moment = parse_utc(as_of, option="--as-of") if as_of else dt.datetime.now(dt.UTC)
     engine = open_warehouse(settings)
     try:
         if dry_run:
@@ -52,13 +53,3 @@ def alert_command(
     if not report.ok:
         raise DeliveryError(report.summary())
     typer.echo(report.summary())
-
-
-def _parse_utc(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(
-            f"--as-of {text!r} is not a date or timestamp; use ISO 8601 such as 2024-09-30T12:00Z"
-        ) from None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

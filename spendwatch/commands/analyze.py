@@ -27,9 +27,9 @@ from analytics.policies import (
 from analytics.rightsizing import gpu_rightsizing_findings, p95_candidates
 from analytics.spot import spot_candidate_findings
 from analytics.storage_tiering import cold_storage_findings
+from spendwatch.cli_args import parse_utc
 from spendwatch.config import Settings, load_settings
 from spendwatch.wiring import open_warehouse
-from warehouse.errors import InputError
 from warehouse.findings_store import sync_findings
 from warehouse.queries import gpu, spend, storage
 
@@ -235,17 +235,6 @@ def run_analysis(
         if on_changes is not None:
             on_changes(connection, changes)
     return AnalysisResult(as_of=as_of, findings=found, changes=changes, kinds=ALL_KINDS)
-
-
-def parse_utc(text: str, *, option: str) -> dt.datetime:
-    """ISO 8601 date or timestamp; no zone means UTC."""
-    try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(
-            f"{option} {text!r} is not a date or timestamp; use ISO 8601 such as 2024-09-30T12:00Z"
-        ) from None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def hour_floor(value: dt.datetime) -> dt.datetime:

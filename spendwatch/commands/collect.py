@@ -17,6 +17,7 @@ from collectors.registry import (
     configured_names,
     spec_for,
 )
+from spendwatch.cli_args import parse_optional_utc
 from spendwatch.config import Settings, load_settings
 from spendwatch.output import OutputFormat, emit
 from spendwatch.wiring import open_warehouse
@@ -34,19 +35,6 @@ LIST_COLUMNS = (
     "error",
     "description",
 )
-
-
-def parse_moment(value: str | None, *, option: str) -> dt.datetime | None:
-    """YYYY-MM-DD or an ISO 8601 time; a time without a zone is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InputError(
-            f"{option} {value!r} is not a date; use YYYY-MM-DD or e.g. 2026-11-18T06:00Z"
-        ) from None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def run_collectors(
@@ -107,8 +95,8 @@ def collect(
 ) -> None:
     """Run the configured collectors once; exit 1 if any source failed."""
     settings = load_settings()
-    start = parse_moment(since, option="--since")
-    end = parse_moment(until, option="--until")
+    start = parse_optional_utc(since, option="--since")
+    end = parse_optional_utc(until, option="--until")
     names = list(sources or [])
     for name in names:
         spec_for(name)  # refuse an unknown name before touching the warehouse

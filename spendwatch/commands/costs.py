@@ -7,6 +7,7 @@ import enum
 
 import typer
 
+from spendwatch.cli_args import parse_day
 from spendwatch.config import load_settings
 from spendwatch.output import OutputFormat, emit
 from spendwatch.wiring import open_warehouse
@@ -18,15 +19,6 @@ class MetricChoice(enum.StrEnum):
     billed = "billed"
     effective = "effective"
     list = "list"
-
-
-def _day(text: str | None, *, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"{option} {text!r}: not a date; use YYYY-MM-DD") from None
 
 
 FROM_OPTION = typer.Option(None, "--from", help="First day (YYYY-MM-DD, UTC) of charges.")
@@ -48,8 +40,8 @@ def costs_command(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Billed and effective cost per group and currency (currencies are never added up)."""
-    first = _day(date_from, option="--from")
-    last = _day(date_to, option="--to")
+    first = parse_day(date_from, option="--from")
+    last = parse_day(date_to, option="--to")
     if first and last and last < first:
         raise InputError(f"--to {last} is before --from {first}; swap them")
     start = dt.datetime.combine(first, dt.time(), dt.UTC) if first else None

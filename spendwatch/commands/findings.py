@@ -6,7 +6,7 @@ import datetime as dt
 
 import typer
 
-from spendwatch.commands.analyze import parse_utc
+from spendwatch.cli_args import parse_utc
 from spendwatch.config import load_settings
 from spendwatch.output import OutputFormat, emit
 from spendwatch.wiring import open_warehouse

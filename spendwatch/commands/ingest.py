@@ -13,6 +13,7 @@ import typer
 from babel.numbers import is_currency
 
 from collectors.focus_files import FocusFile, FocusOptions
+from spendwatch.cli_args import parse_optional_utc
 from spendwatch.config import Settings, load_settings
 from spendwatch.output import OutputFormat, emit
 from spendwatch.wiring import open_warehouse
@@ -145,9 +146,8 @@ def nvidia_smi_command(
 ) -> None:
     """Load nvidia-smi output as hourly GPU rollups (source nvml); re-loading replaces."""
     from collectors.nvidia_smi_files import ingest_nvidia_smi_file
-    from spendwatch.commands.collect import parse_moment
 
-    moment = parse_moment(at, option="--at")
+    moment = parse_optional_utc(at, option="--at")
     engine = open_warehouse(load_settings())
     try:
         result = ingest_nvidia_smi_file(engine, path, resource_id=resource_id, at=moment)

@@ -14,7 +14,13 @@ waits for the longest of those headers and retries the (read-only) query.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import ipaddress
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -98,7 +104,7 @@ def cost_management_client(
     )
 
 
-def google_credentials(endpoint: str = "") -> Any:
+def google_credentials(endpoint: str = "", *, scopes: Sequence[str] | None = None) -> Any:
     """Application Default Credentials; anonymous only for a loopback endpoint override."""
     if endpoint and is_loopback(endpoint):
         from google.auth.credentials import AnonymousCredentials
@@ -106,7 +112,7 @@ def google_credentials(endpoint: str = "") -> Any:
         return AnonymousCredentials()
     import google.auth
 
-    credentials, _project = google.auth.default()
+    credentials, _project = google.auth.default(scopes=scopes)
     return credentials
 
 
@@ -142,6 +148,179 @@ def catalog_client(settings: Settings, *, credentials: Any = None) -> Any:
     return billing_v1.CloudCatalogClient(
         credentials=credentials, transport="rest", client_options=options
     )
+
+
+def compute_management_client(
+    settings: Settings,
+    subscription_id: str,
+    *,
+    credential: Any = None,
+    retry_total: int = 4,
+    retry_backoff_factor: float = 0.8,
+) -> Any:
+    """A ``ComputeManagementClient`` for one subscription on ``[azure] management_endpoint``.
+
+    azure-core's RetryPolicy already honours a 429's Retry-After and retries 5xx on a GET."""
+    from azure.mgmt.compute import ComputeManagementClient
+
+    return ComputeManagementClient(
+        credential=credential if credential is not None else azure_credential(),
+        subscription_id=subscription_id,
+        base_url=settings.azure.management_endpoint.rstrip("/"),
+        retry_policy=RetryPolicy(
+            retry_total=retry_total, retry_backoff_factor=retry_backoff_factor
+        ),
+    )
+
+
+GCE_SCOPES = ("https://www.googleapis.com/auth/compute.readonly",)
+
+
+def gce_rest_client(settings: Settings, *, credentials: Any = None) -> RestJsonClient:
+    """The Compute Engine REST API (``[gcp] compute_endpoint``) with ADC bearer tokens."""
+    endpoint = settings.gcp.compute_endpoint.strip().rstrip("/")
+    if credentials is None:
+        credentials = google_credentials(endpoint, scopes=GCE_SCOPES)
+    return RestJsonClient(endpoint, name="Compute Engine API", credentials=credentials)
+
+
+def retail_prices_client(settings: Settings) -> RestJsonClient:
+    """The Azure Retail Prices API: public, no credentials."""
+    return RestJsonClient(
+        settings.azure.retail_prices_endpoint.strip(), name="Azure Retail Prices API"
+    )
+
+
+class ApiError(Exception):
+    """A REST call that failed for good: ``status`` None means the host was never reached."""
+
+    def __init__(
+        self, status: int | None, detail: str, *, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"HTTP {status}: {detail}" if status else detail)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after  # seconds the server asked for, when it did
+
+
+class RestJsonClient:
+    """GET JSON with retries: 429 and 5xx wait for Retry-After (else exponential backoff), as
+    do connection errors; any other non-200 is an :class:`ApiError` at once. Numbers in the
+    answer are parsed as Decimal, so prices never pass through float.
+
+    ``credentials`` is a google-auth credentials object (its ``before_request`` refreshes and
+    adds the bearer token); None sends no Authorization header.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        name: str,
+        credentials: Any = None,
+        retries: int = 4,
+        backoff_seconds: float = 1.0,
+        max_wait_seconds: float = 60.0,
+        timeout_seconds: float = 60.0,
+        transport: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.name = name
+        self.credentials = credentials
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.requests = 0  # requests sent, retries included (run details)
+        self._sleep = sleep
+        self._http = httpx.Client(timeout=timeout_seconds, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get_json(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET ``url`` (absolute, or a path under the base URL) and return the JSON object."""
+        import httpx
+
+        if not url.startswith(("http://", "https://")):
+            url = self.base_url + url
+        problem: ApiError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt and problem is not None:
+                self._sleep(self._wait(attempt, problem))
+            headers = self._auth_headers(url)
+            self.requests += 1
+            try:
+                response = self._http.get(url, params=params, headers=headers)
+            except httpx.TransportError as exc:
+                problem = ApiError(None, f"unreachable ({type(exc).__name__})")
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                wait = _retry_after(response.headers.get("Retry-After"))
+                problem = ApiError(response.status_code, _error_text(response), retry_after=wait)
+                continue
+            if response.status_code != 200:
+                raise ApiError(response.status_code, _error_text(response))
+            try:
+                document = json.loads(response.content, parse_float=Decimal)
+            except ValueError:
+                raise ApiError(200, "the answer is not JSON") from None
+            if not isinstance(document, dict):
+                raise ApiError(200, "the answer is not a JSON object")
+            return document
+        assert problem is not None
+        raise ApiError(problem.status, f"{problem.detail} after {self.retries + 1} attempts")
+
+    def _wait(self, attempt: int, problem: ApiError) -> float:
+        told = problem.retry_after
+        wait = told if told is not None else self.backoff_seconds * 2 ** (attempt - 1)
+        return min(wait, self.max_wait_seconds)
+
+    def _auth_headers(self, url: str) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.credentials is not None:
+            from google.auth.transport.requests import Request
+
+            # Refreshes an expired token first; anonymous credentials add nothing.
+            self.credentials.before_request(Request(), "GET", url, headers)
+        return headers
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, given as a number or as an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _error_text(response: Any) -> str:
+    """The API's own message (Google ``error.message``, Azure ``error.message``/``Message``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = ""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = str(error.get("message") or error.get("code") or "")
+        elif error:
+            message = str(error)
+        message = message or str(body.get("Message") or body.get("message") or "")
+    text = message or response.text[:200] or response.reason_phrase
+    return " ".join(str(text).split())[:300]
 
 
 # --- rows from cloud APIs -> the normalized FOCUS batch shape of collectors.focus_files -----------

@@ -73,6 +73,10 @@ class GcpSettings(BaseModel):
     catalog_api_key: SecretStr = SecretStr("")  # empty: Application Default Credentials
     catalog_currency: str = "USD"
     catalog_regions: list[str] = Field(default_factory=list)  # empty: every region
+    # Compute Engine GPU inventory (instances.aggregatedList per project): off until asked for.
+    inventory: bool = False
+    projects: list[str] = Field(default_factory=list)  # empty: [gcp] project
+    compute_endpoint: str = "https://compute.googleapis.com"
 
 
 class AzureSettings(BaseModel):
@@ -80,6 +84,11 @@ class AzureSettings(BaseModel):
     management_endpoint: str = "https://management.azure.com"
     # Cost Management exports (EA/MCA actual or amortized cost, or FOCUS): paths or https URLs.
     exports: list[str] = Field(default_factory=list)
+    # VM GPU inventory (virtualMachines.list_all per subscription) and Retail Prices API prices.
+    inventory: bool = False
+    subscriptions: list[str] = Field(default_factory=list)  # ids; empty: those in [azure] scopes
+    retail_prices_endpoint: str = "https://prices.azure.com/api/retail/prices"  # public, no auth
+    price_regions: list[str] = Field(default_factory=list)  # plus the inventory's regions
 
 
 class PrometheusSettings(BaseModel):
@@ -119,6 +128,11 @@ class SlackSettings(BaseModel):
     channels: dict[str, str] = Field(default_factory=dict)
     dashboard_base_url: str = "http://localhost:8501"
     min_monthly_savings: str = "100"
+    # A spend anomaly alerts when its excess over the baseline median is at least this and the
+    # rule's own [analytics.spend_anomaly] min_amount (billing currency).
+    min_anomaly_amount: str = "50"
+    # unmonitored_gpu findings claim no saving: queued only when this is on or in digest mode.
+    alert_unmonitored: bool = False
     escalation_ratio: str = "1.5"
     reminder_days: int = 7
     digest: bool = False
@@ -187,6 +201,11 @@ class DashboardSettings(BaseModel):
     address: str = "127.0.0.1"
     port: int = 8501
     cache_ttl_seconds: int = 300
+    # Needed to bind anything but loopback: "oidc" (st.login, [auth] in .streamlit/secrets.toml)
+    # or "proxy-header" (a trusted reverse proxy names the user in proxy_header).
+    auth: Literal["none", "oidc", "proxy-header"] = "none"
+    proxy_header: str = "X-Forwarded-Email"
+    allowed_users: list[str] = Field(default_factory=list)  # emails; case-insensitive
 
 
 class IngestSettings(BaseModel):

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from alerts import policy
-from alerts.messages import Message, digest_message, finding_message, resolved_message
+from alerts.digest import digest_message
+from alerts.messages import Message, finding_message, resolved_message
 from alerts.routing import MentionResolver
 from alerts.slack import Posted, SlackRejected, SlackSender, SlackUnavailable
 from spendwatch.config import Settings

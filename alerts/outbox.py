@@ -75,17 +75,17 @@ def enqueue_for_changes(
     ids = sorted({change.finding_id for change in changes})
     rows = _findings_by_id(connection, ids)
     histories = _histories(connection, ids)
+    thresholds = thresholds_for(settings)
     written = 0
     for change in changes:
+        finding = rows.get(change.finding_id)
+        if finding is None:
+            continue
         history = histories.get(change.finding_id, policy.History())
         decision = policy.decide(
-            change,
-            history,
-            min_savings=Decimal(slack.min_monthly_savings),
-            escalation_ratio=Decimal(slack.escalation_ratio),
+            change, history, thresholds=thresholds, evidence=finding["evidence"] or {}
         )
-        finding = rows.get(change.finding_id)
-        if decision is None or finding is None:
+        if decision is None:
             continue
         payload: dict[str, Any] = {
             "finding": _snapshot(finding, monthly_savings=change.monthly_savings),
@@ -110,11 +110,26 @@ def enqueue_for_changes(
     return written
 
 
+def thresholds_for(settings: Settings) -> policy.Thresholds:
+    slack = settings.slack
+    return policy.Thresholds(
+        min_savings=Decimal(slack.min_monthly_savings),
+        escalation_ratio=Decimal(slack.escalation_ratio),
+        min_anomaly_amount=Decimal(slack.min_anomaly_amount),
+        # A digest line costs nobody a notification, so unmonitored GPUs always go in one.
+        alert_unmonitored=slack.alert_unmonitored or slack.digest,
+    )
+
+
 def enqueue_reminders(connection: Connection, *, settings: Settings, as_of: dt.datetime) -> int:
     """A reminder for each open finding whose last alert is ``reminder_days`` old or older."""
     slack = settings.slack
     minimum = Decimal(slack.min_monthly_savings)
-    open_rows = connection.execute(sa.select(findings).where(findings.c.status == "open"))
+    open_rows = connection.execute(
+        sa.select(findings).where(
+            findings.c.status == "open", findings.c.kind.not_in(sorted(policy.NO_REMINDER_KINDS))
+        )
+    )
     candidates = {row.id: row._mapping for row in open_rows if row.monthly_savings >= minimum}
     histories = _histories(connection, sorted(candidates))
     written = 0

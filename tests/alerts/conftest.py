@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,18 @@ def stub() -> Iterator[SlackStub]:
     server = SlackStub(token=TOKEN, webhook_secret=WEBHOOK_SECRET)
     yield server
     server.close()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, stub: SlackStub) -> None:
+    """Settings for the `spendwatch` CLI from the environment: the warehouse and the stub."""
+    monkeypatch.chdir(tmp_path)  # no stray ./spendwatch.toml
+    monkeypatch.delenv("SPENDWATCH_CONFIG", raising=False)
+    monkeypatch.setenv("SPENDWATCH_DATABASE__URL", db_url)
+    monkeypatch.setenv("SPENDWATCH_SLACK__BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SPENDWATCH_SLACK__API_BASE_URL", stub.api_base_url)
+    monkeypatch.setenv("SPENDWATCH_SLACK__CHANNELS", json.dumps({"nlp": "#nlp-costs"}))
+    monkeypatch.setenv("SPENDWATCH_SLACK__TIMEOUT_SECONDS", "0.5")
 
 
 def slack_settings(
@@ -103,11 +117,12 @@ def change(
     event: str = "opened",
     status: str = "open",
     previous: str | None = None,
+    kind: str = "idle_gpu",
 ) -> FindingChange:
     return FindingChange(
         finding_id=finding_id,
         fingerprint=f"fp-{finding_id}",
-        kind="idle_gpu",
+        kind=kind,
         event=event,  # type: ignore[arg-type]
         monthly_savings=Decimal(savings),
         previous_savings=Decimal(previous) if previous is not None else None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -24,17 +23,6 @@ from tests.alerts.conftest import (
     slack_settings,
 )
 from tests.alerts.slack_stub import SlackStub
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, stub: SlackStub) -> None:
-    monkeypatch.chdir(tmp_path)  # no stray ./spendwatch.toml
-    monkeypatch.delenv("SPENDWATCH_CONFIG", raising=False)
-    monkeypatch.setenv("SPENDWATCH_DATABASE__URL", db_url)
-    monkeypatch.setenv("SPENDWATCH_SLACK__BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("SPENDWATCH_SLACK__API_BASE_URL", stub.api_base_url)
-    monkeypatch.setenv("SPENDWATCH_SLACK__CHANNELS", json.dumps({"nlp": "#nlp-costs"}))
-    monkeypatch.setenv("SPENDWATCH_SLACK__TIMEOUT_SECONDS", "0.5")
 
 
 def _alert(*args: str, verbose: bool = False) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from alerts.messages import digest_message, finding_message, money, resolved_message
+from alerts.digest import digest_message
+from alerts.messages import finding_message, money, resolved_message
 
 GOLDEN = Path(__file__).parent / "golden"
 DASHBOARD = "https://spendwatch.example.com"

@@ -16,8 +16,10 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from spendwatch.config import Settings
+from warehouse import findings_store
 from warehouse.db import make_engine, safe_url
 from warehouse.queries import dashboard as queries
+from warehouse.queries import storage as storage_queries
 
 
 def settings() -> Settings:
@@ -70,63 +72,10 @@ def window(url: str) -> dict[str, Any] | None:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def total_spend(
-    url: str, *, start: dt.date, end: dt.date, provider: str | None, currency: str | None
-) -> Any:
+def spend_rollup(url: str, *, start: dt.date, end: dt.date, team_tag: str) -> list[dict[str, Any]]:
+    """Daily cost rows (see ``daily_cost_rollup``); every spend figure is cut from these."""
     with engine(url).connect() as connection:
-        return queries.total_spend(
-            connection, start=start, end=end, provider=provider, currency=currency
-        )
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def daily_spend(
-    url: str,
-    *,
-    start: dt.date,
-    end: dt.date,
-    by: queries.SpendGrouping,
-    provider: str | None,
-    currency: str | None,
-) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        rows = queries.daily_spend(
-            connection, start=start, end=end, by=by, provider=provider, currency=currency
-        )
-    return pd.DataFrame(rows, columns=["day", "key", "cost"])
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def spend_by_tag(
-    url: str,
-    *,
-    tag_key: str,
-    start: dt.date,
-    end: dt.date,
-    provider: str | None,
-    currency: str | None,
-) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        rows = queries.spend_by_tag(
-            connection,
-            tag_key=tag_key,
-            start=start,
-            end=end,
-            provider=provider,
-            currency=currency,
-        )
-    return pd.DataFrame(rows, columns=["value", "cost"])
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def top_services(
-    url: str, *, start: dt.date, end: dt.date, provider: str | None, currency: str | None
-) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        rows = queries.top_services(
-            connection, start=start, end=end, provider=provider, currency=currency
-        )
-    return pd.DataFrame(rows, columns=["provider", "service", "category", "cost", "line_items"])
+        return queries.daily_cost_rollup(connection, start=start, end=end, team_tag=team_tag)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -141,9 +90,10 @@ def gpu_host_days(url: str, *, start: dt.date, end: dt.date, provider: str | Non
     frame["host"] = [
         (inventory.get(rid) or {}).get("name") or _short(rid) for rid in frame["resource_id"]
     ]
-    frame["instance_type"] = [
-        (inventory.get(rid) or {}).get("instance_type") or "" for rid in frame["resource_id"]
-    ]
+    for column, missing in (("instance_type", ""), ("gpu_model", "(unknown)"), ("team", "(none)")):
+        frame[column] = [
+            (inventory.get(rid) or {}).get(column) or missing for rid in frame["resource_id"]
+        ]
     return frame
 
 
@@ -177,7 +127,55 @@ def collector_health(url: str) -> list[dict[str, Any]]:
         return queries.latest_collector_runs(connection)
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def gpu_series(url: str, *, resource_id: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        rows = queries.gpu_hourly_series(connection, resource_id=resource_id, start=start, end=end)
+    columns = ["hour", "gpus", "util_avg", "util_max", "mem_used_max_bytes"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def storage(url: str, *, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The newest inventory of every prefix and the storage prices in force at ``as_of``."""
+    with engine(url).connect() as connection:
+        return (
+            storage_queries.latest_storage_inventory(connection),
+            storage_queries.storage_prices(connection, as_of=as_of),
+        )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def savings_totals(url: str) -> list[dict[str, Any]]:
+    return findings_store.savings_totals(engine(url), statuses=("open",))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def realized_savings(url: str) -> list[dict[str, Any]]:
+    with engine(url).connect() as connection:
+        return queries.realized_savings(connection)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def billing_loads(url: str) -> tuple[list[dict[str, Any]], dict[str, dt.datetime]]:
+    with engine(url).connect() as connection:
+        return queries.billing_loads(connection), queries.load_finish_times(connection)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def price_snapshots(url: str) -> list[dict[str, Any]]:
+    with engine(url).connect() as connection:
+        return queries.price_snapshots(connection)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def failed_notifications(url: str) -> list[dict[str, Any]]:
+    with engine(url).connect() as connection:
+        return queries.failed_notifications(connection)
+
+
 def forget_findings() -> None:
     """After a finding action: the next read must see the database, not the cache."""
     findings.clear()
     finding_facets.clear()
+    savings_totals.clear()

@@ -6,16 +6,21 @@ The only writes the dashboard makes are these actions, and they go through
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
+from analytics.dedupe import counted_savings
 from dashboard import components, data
 from warehouse.findings_store import Action, set_finding_status
 
+GPU_KINDS = ("idle_gpu", "unmonitored_gpu", "gpu_rightsizing", "spot_candidate")
+MAX_CHART_DAYS = 14
 TABLE_COLUMNS = [
     "id",
     "kind",
@@ -102,9 +107,57 @@ def _detail(url: str, row: dict[str, Any]) -> None:
         st.caption(f"Snoozed until {row['snoozed_until']:%Y-%m-%d %H:%M} UTC.")
     if row["status"] == "dismissed":
         st.caption(f"Dismissed: {row['dismissed_reason'] or 'no reason given'}.")
+    _evidence_chart(url, row)
     st.markdown("**Evidence**")
     st.json(row["evidence"], expanded=True)
     _actions(url, row)
+
+
+def _evidence_window(evidence: dict[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
+    """The hours to chart: the rule's window, widened back to when an idle streak began (at
+    most :data:`MAX_CHART_DAYS` before the window's end)."""
+    try:
+        start = dt.datetime.fromisoformat(str(evidence["window_start"]).replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(str(evidence["window_end"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    if evidence.get("idle_since"):
+        with contextlib.suppress(ValueError):
+            since = dt.datetime.fromisoformat(str(evidence["idle_since"]).replace("Z", "+00:00"))
+            start = min(start, since - dt.timedelta(hours=12))
+    return max(start, end - dt.timedelta(days=MAX_CHART_DAYS)), end
+
+
+def _evidence_chart(url: str, row: dict[str, Any]) -> None:
+    """Hourly utilization behind a GPU finding, from ``gpu_hourly`` over the finding's window."""
+    if row["kind"] not in GPU_KINDS:
+        return
+    window = _evidence_window(row["evidence"] or {})
+    if window is None:
+        return
+    series = data.gpu_series(url, resource_id=row["resource_id"], start=window[0], end=window[1])
+    st.markdown(
+        f"**GPU utilization per hour**, {window[0]:%Y-%m-%d %H:%M} to "
+        f"{window[1]:%Y-%m-%d %H:%M} UTC"
+    )
+    if series.empty:
+        st.caption("No GPU telemetry for this resource in the finding's window.")
+        return
+    chart = series.melt(
+        id_vars="hour", value_vars=["util_avg", "util_max"], var_name="measure", value_name="util"
+    )
+    chart["measure"] = chart["measure"].map(
+        {"util_avg": "Average over GPUs", "util_max": "Busiest GPU (max)"}
+    )
+    figure = px.line(
+        chart,
+        x="hour",
+        y="util",
+        color="measure",
+        labels={"hour": "", "util": "GPU utilization (%)", "measure": ""},
+        range_y=[0, 100],
+    )
+    st.plotly_chart(components.style(figure, height=280), width="stretch")
 
 
 def render() -> None:
@@ -121,11 +174,17 @@ def render() -> None:
         return
     kinds, statuses, owners = _filters(facets)
     rows = data.findings(url, kinds=tuple(kinds), statuses=tuple(statuses), owners=tuple(owners))
-    total = sum((row["monthly_savings"] for row in rows), Decimal(0))
+    # Stop, rightsize and spot on one instance exclude each other: count the largest only.
+    total = sum(counted_savings(rows), Decimal(0))
     currency = rows[0]["currency"] if rows else None
     columns = st.columns(3)
     columns[0].metric("Findings", f"{len(rows)}")
-    columns[1].metric("Total saving / month", components.money(total, currency))
+    columns[1].metric(
+        "Total saving / month",
+        components.money(total, currency),
+        help="Each instance's stop, rightsize and spot findings exclude each other: only the "
+        "largest counts.",
+    )
     columns[2].metric("Owners", f"{len({row['owner'] for row in rows if row['owner']})}")
     if not rows:
         st.info("No findings match these filters.")

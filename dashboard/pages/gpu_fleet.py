@@ -1,5 +1,5 @@
-"""GPU fleet: utilization per host and day, GPU-hours bought versus used, and the open idle-GPU
-findings with their owners and monthly savings."""
+"""GPU fleet: utilization per host and day, GPU-hours bought versus used, utilization per GPU
+model and per team, and the open idle-GPU findings with their owners, cost so far and savings."""
 
 from __future__ import annotations
 
@@ -61,6 +61,33 @@ def _bought_vs_used(frame: pd.DataFrame) -> None:
     st.plotly_chart(components.style(figure, height=300), width="stretch")
 
 
+def _utilization_by(frame: pd.DataFrame, column: str, *, label: str) -> None:
+    """Average utilization per ``column``, weighting every GPU-hour alike."""
+    grouped = frame.groupby(column, as_index=False)[["util_sum", "util_samples", "gpu_hours"]].sum()
+    grouped["util"] = grouped["util_sum"] / grouped["util_samples"].where(
+        grouped["util_samples"] > 0
+    )
+    grouped = grouped.sort_values("util")
+    figure = px.bar(
+        grouped,
+        x="util",
+        y=column,
+        orientation="h",
+        custom_data=["gpu_hours"],
+        labels={"util": "Average GPU utilization (%)", column: ""},
+        range_x=[0, 100],
+    )
+    figure.update_traces(
+        marker_color="#2e7d32",
+        hovertemplate="%{y}<br>%{x:.1f}% over %{customdata[0]:,} GPU-hours"
+        + f"<extra>{label}</extra>",
+    )
+    figure.update_yaxes(type="category")
+    st.plotly_chart(
+        components.style(figure, height=max(220, 34 * len(grouped) + 90)), width="stretch"
+    )
+
+
 def _idle_list(url: str, currency: str | None) -> None:
     st.subheader("Idle GPUs (open findings)")
     rows = data.findings(url, kinds=("idle_gpu",), statuses=("open",))
@@ -77,6 +104,8 @@ def _idle_list(url: str, currency: str | None) -> None:
                 "resource": row["resource_id"],
                 "owner": row["owner"],
                 "team": row["team"],
+                "idle_since": (row["evidence"] or {}).get("idle_since"),
+                "cost_so_far": _decimal((row["evidence"] or {}).get("cost_so_far")),
                 "monthly_savings": row["monthly_savings"],
                 "recommendation": row["recommendation"],
             }
@@ -91,10 +120,20 @@ def _idle_list(url: str, currency: str | None) -> None:
             "resource": "Resource",
             "owner": "Owner",
             "team": "Team",
+            "idle_since": "Idle since (UTC)",
+            "cost_so_far": st.column_config.NumberColumn(
+                "Cost while idle",
+                format="%.2f",
+                help="Hourly cost × hours idle so far (from the finding's evidence).",
+            ),
             "monthly_savings": st.column_config.NumberColumn("Saving / month", format="%.2f"),
             "recommendation": st.column_config.TextColumn("Recommendation", width="large"),
         },
     )
+
+
+def _decimal(value: object) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
 
 
 def render() -> None:
@@ -134,6 +173,13 @@ def render() -> None:
     _heatmap(frame)
     st.subheader("GPU-hours bought vs used per day")
     _bought_vs_used(frame)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Utilization per GPU model")
+        _utilization_by(frame, "gpu_model", label="model")
+    with right:
+        st.subheader("Utilization per team")
+        _utilization_by(frame, "team", label="team")
     _idle_list(url, filters.currency)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 import subprocess
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import typer
 
-from spendwatch.config import load_settings
+from dashboard.auth import bind_refusal
+from spendwatch.config import DashboardSettings, load_settings
 from spendwatch.wiring import open_warehouse
 from warehouse.db import safe_url
 from warehouse.errors import InputError
@@ -22,13 +22,10 @@ from warehouse.errors import InputError
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 
-def is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost may resolve anywhere
+def secrets_files() -> list[Path]:
+    """Where Streamlit looks for ``secrets.toml`` when started as we start it."""
+    name = Path(".streamlit") / "secrets.toml"
+    return [Path.home() / name, Path.cwd() / name, APP.parent / name]
 
 
 def streamlit_command(*, address: str, port: int) -> list[str]:
@@ -60,6 +57,7 @@ def serve_dashboard(
     *,
     address: str,
     port: int,
+    settings: DashboardSettings | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> int:
     """Run Streamlit until it exits or Ctrl-C; returns its exit status.
@@ -67,11 +65,9 @@ def serve_dashboard(
     The database URL travels in the child's environment, never on its command line (where
     ``ps`` would show a password).
     """
-    if not is_loopback(address):
-        raise InputError(
-            f"refusing to serve the dashboard on {address}: it has no authentication yet; "
-            "use --address 127.0.0.1 and put an authenticating reverse proxy in front of it"
-        )
+    refusal = bind_refusal(address, settings or DashboardSettings(), secrets_files=secrets_files())
+    if refusal is not None:
+        raise InputError(refusal)
     environment = {**os.environ, "SPENDWATCH_DATABASE__URL": database_url}
     url = f"http://{'127.0.0.1' if address in ('0.0.0.0', 'localhost') else address}:{port}/"
     child = subprocess.Popen(streamlit_command(address=address, port=port), env=environment)
@@ -113,21 +109,23 @@ def dashboard_command(
     address: str | None = typer.Option(
         None,
         "--address",
-        help="Address to bind (default: dashboard.address, 127.0.0.1). Only loopback for now: "
-        "the dashboard has no login yet.",
+        help="Address to bind (default: dashboard.address, 127.0.0.1). Any other address needs "
+        '[dashboard] auth = "oidc" or "proxy-header".',
     ),
 ) -> None:
     """Serve the dashboard for the configured warehouse until Ctrl-C."""
     settings = load_settings()
     chosen_address = address or settings.dashboard.address
     chosen_port = port or settings.dashboard.port
-    if not is_loopback(chosen_address):  # refuse before touching the database
-        serve_dashboard("", address=chosen_address, port=chosen_port)
+    refusal = bind_refusal(chosen_address, settings.dashboard, secrets_files=secrets_files())
+    if refusal is not None:  # refuse before touching the database
+        raise InputError(refusal)
     open_warehouse(settings).dispose()  # migrate first: the dashboard itself never writes schema
     status = serve_dashboard(
         settings.database.url,
         address=chosen_address,
         port=chosen_port,
+        settings=settings.dashboard,
         on_ready=lambda url: typer.echo(
             f"dashboard for {safe_url(settings.database.url)} at {url} (Ctrl-C to stop)"
         ),

@@ -11,6 +11,16 @@ nightly    g2-standard-4            Google Cloud  1     0.706832255
 underused  a3-highgpu-8g            Google Cloud  8     88.4899999025753
 busy       Standard_NC4as_T4_v3     Microsoft     1     0.526
 =========  =======================  ============  ====  ==================
+
+Storage: one S3 bucket in us-east-1 (no prices table rows, so the cold_storage policy table
+prices it): ``datasets/`` 100 GiB STANDARD (0.023/GB-month = 2.30) and ``archive/`` 1 TiB
+GLACIER_IR under a lifecycle rule (0.004 × 1024 = 4.096); 6.40 USD a month in all.
+
+Findings: an open idle GPU (16029.07), an open rightsizing (48448.27), a dismissed idle (100),
+an open cold_storage on ``datasets/`` (1.05), an open spot_candidate on the idle host (9000,
+less than its idle finding, so it counts 0), an open spend anomaly, and a resolved idle finding
+with a realized saving of 250.00 in August 2024. One Slack message failed for good. Prices: the
+demo fleet's 10 hourly GPU prices (aws 5, gcp 3, azure 2).
 """
 
 from __future__ import annotations
@@ -29,8 +39,15 @@ from sqlalchemy.engine import Engine
 from spendwatch import demo_fleet
 from warehouse.load_gpu import load_gpu_hourly
 from warehouse.load_inventory import load_inventory
+from warehouse.load_storage import PrefixUsage, StorageSnapshot, load_storage
 from warehouse.runs import fail_run, finish_run, start_run
-from warehouse.schema import FOCUS_MONEY_COLUMNS, FOCUS_QUANTITY_COLUMNS, cost_line_items, findings
+from warehouse.schema import (
+    FOCUS_MONEY_COLUMNS,
+    FOCUS_QUANTITY_COLUMNS,
+    cost_line_items,
+    findings,
+    notification_outbox,
+)
 
 AS_OF = dt.datetime(2024, 10, 1, tzinfo=dt.UTC)
 DAYS = 2
@@ -122,7 +139,13 @@ def _findings() -> list[dict[str, object]]:
             "status": "open",
             "monthly_savings": Decimal("16029.07"),
             "recommendation": "Stop nlp-p4d-00: its 8 GPUs did no work in the last 24 hours.",
-            "evidence": {"util_max": 0.0, "hours": 24, "hourly_price": "21.957642"},
+            "evidence": {
+                "window_start": "2024-09-30T00:00:00Z",
+                "window_end": "2024-10-01T00:00:00Z",
+                "idle_since": "2024-09-29T00:00:00Z",
+                "hourly_cost": "21.957642",
+                "cost_so_far": "1053.97",
+            },
         },
         {
             **common,
@@ -151,6 +174,102 @@ def _findings() -> list[dict[str, object]]:
             "recommendation": "Stop vision-g2-01.",
             "evidence": {},
         },
+        {
+            **common,
+            "fingerprint": "f-cold",
+            "kind": "cold_storage",
+            "resource_id": "s3://acme-ml-data/datasets/",
+            "provider": "aws",
+            "owner": None,
+            "team": None,
+            "status": "open",
+            "monthly_savings": Decimal("1.05"),
+            "confidence": "medium",
+            "recommendation": "Move s3://acme-ml-data/datasets/ to STANDARD_IA.",
+            "evidence": {
+                "movable_gb": 100.0,
+                "idle_days": 45,
+                "idle_basis": "modified",
+                "storage_class": "STANDARD",
+                "target_class": "STANDARD_IA",
+            },
+        },
+        {
+            **common,
+            "fingerprint": "f-spot",
+            "kind": "spot_candidate",
+            "resource_id": "i-0aaa",
+            "provider": "aws",
+            "owner": "alice@example.com",
+            "team": "nlp",
+            "status": "open",
+            "monthly_savings": Decimal("9000.00"),
+            "recommendation": "Run nlp-p4d-00 on spot.",
+            "evidence": {},
+        },
+        {
+            **common,
+            "fingerprint": "f-spike",
+            "kind": "spend_anomaly",
+            "resource_id": "AWS/123456789012/Amazon Elastic Compute Cloud",
+            "provider": "AWS",
+            "owner": None,
+            "team": None,
+            "status": "open",
+            "monthly_savings": Decimal("0"),
+            "recommendation": "EC2 cost 527.00 on 2024-09-30, 400.00 above its usual.",
+            "evidence": {
+                "day": "2024-09-30",
+                "amount": "527.00",
+                "baseline_median": "127.00",
+                "robust_z": 8.5,
+            },
+        },
+        {
+            **common,
+            "fingerprint": "f-resolved",
+            "kind": "idle_gpu",
+            "resource_id": "i-0old",
+            "provider": "aws",
+            "owner": "bob@example.com",
+            "team": "nlp",
+            "status": "resolved",
+            "resolved_at": dt.datetime(2024, 8, 20, tzinfo=dt.UTC),
+            "realized_monthly_savings": Decimal("250.00"),
+            "monthly_savings": Decimal("300.00"),
+            "recommendation": "Stop the old host.",
+            "evidence": {},
+        },
+    ]
+
+
+def _storage() -> list[StorageSnapshot]:
+    at = AS_OF - dt.timedelta(hours=1)
+    return [
+        StorageSnapshot(
+            provider="aws",
+            bucket="acme-ml-data",
+            snapshot_at=at,
+            account_id="123456789012",
+            region="us-east-1",
+            prefixes=(
+                PrefixUsage(
+                    "datasets/",
+                    "STANDARD",
+                    100 << 30,
+                    1000,
+                    last_modified=AS_OF - dt.timedelta(days=45),
+                ),
+                PrefixUsage(
+                    "archive/",
+                    "GLACIER_IR",
+                    1 << 40,
+                    5000,
+                    last_modified=AS_OF - dt.timedelta(days=400),
+                    lifecycle_managed=True,
+                ),
+            ),
+        )
     ]
 
 
@@ -158,6 +277,7 @@ def fill_demo_like(engine: Engine) -> None:
     load_inventory(
         engine,
         shapes=demo_fleet.instance_type_records(),
+        price_records=demo_fleet.price_records(effective_at=AS_OF - dt.timedelta(days=30)),
         resource_records=demo_fleet.resource_records(HOSTS, as_of=AS_OF, days=DAYS),
         updated_at=AS_OF,
     )
@@ -166,9 +286,30 @@ def fill_demo_like(engine: Engine) -> None:
             connection, list(demo_fleet.gpu_hourly_rows(HOSTS, as_of=AS_OF, days=DAYS, seed=1))
         )
         connection.execute(sa.insert(cost_line_items), _line_items())
-        connection.execute(sa.insert(findings), _findings())
+        rows = _findings()
+        for row in rows:  # executemany takes its columns from the first row
+            row.setdefault("resolved_at", None)
+            row.setdefault("realized_monthly_savings", None)
+        connection.execute(sa.insert(findings), rows)
+        connection.execute(
+            sa.insert(notification_outbox),
+            {
+                "dedupe_key": "f-idle:opened",
+                "finding_id": 1,
+                "event": "opened",
+                "channel": "#nlp-costs",
+                "payload": {},
+                "status": "failed",
+                "attempts": 1,
+                "next_attempt_at": AS_OF,
+                "last_error": "channel_not_found: #nlp-costs does not exist",
+                "created_at": AS_OF,
+            },
+        )
+    load_storage(engine, _storage())
     ok = start_run(engine, "focus_files", window_start=None, window_end=None, now=AS_OF)
-    finish_run(engine, ok, rows=192, watermark=AS_OF, now=AS_OF)
+    # The delivery finished on 2024-10-01: September (ends 2024-10-01 00:00) is not final yet.
+    finish_run(engine, ok, rows=192, watermark=AS_OF, details={"load_id": "test-load"}, now=AS_OF)
     bad = start_run(engine, "prometheus", window_start=None, window_end=None, now=AS_OF)
     fail_run(engine, bad, error="prometheus at http://prom:9090: connection refused", now=AS_OF)
 

@@ -1,5 +1,5 @@
 """Read-only rollups for the dashboard: daily spend, GPU utilization per host and day, findings,
-collector health.
+collector health, billing freshness, price snapshots and failed notifications.
 
 Every function takes a connection and returns plain rows (dicts). Money comes back as
 ``Decimal`` summed with :class:`warehouse.types.decimal_sum`, never SQL ``SUM`` on SQLite.
@@ -11,19 +11,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warehouse.schema import collector_runs, cost_line_items, findings, gpu_hourly, resources
+from warehouse.queries.gpu import usage_spend
+from warehouse.schema import (
+    collector_runs,
+    cost_line_items,
+    findings,
+    gpu_hourly,
+    notification_outbox,
+    prices,
+    resources,
+)
 from warehouse.types import decimal_sum
-
-SpendGrouping = Literal["provider", "service"]
-_GROUP_COLUMNS = {
-    "provider": cost_line_items.c.provider_name,
-    "service": cost_line_items.c.service_name,
-}
 
 
 def utc_day(column: Any, dialect_name: str) -> Any:
@@ -98,98 +101,6 @@ def gpu_window(connection: Connection) -> tuple[dt.date, dt.date] | None:
         sa.select(sa.func.min(gpu_hourly.c.hour), sa.func.max(gpu_hourly.c.hour))
     ).one()
     return None if first is None else (_as_date(first), _as_date(last))
-
-
-def total_spend(
-    connection: Connection,
-    *,
-    start: dt.date,
-    end: dt.date,
-    provider: str | None = None,
-    currency: str | None = None,
-) -> Decimal:
-    """Billed cost over the range (exact)."""
-    conditions = _spend_filters(start=start, end=end, provider=provider, currency=currency)
-    total = connection.scalar(
-        sa.select(decimal_sum(cost_line_items.c.billed_cost)).where(*conditions)
-    )
-    return total if total is not None else Decimal(0)
-
-
-def daily_spend(
-    connection: Connection,
-    *,
-    start: dt.date,
-    end: dt.date,
-    by: SpendGrouping,
-    provider: str | None = None,
-    currency: str | None = None,
-) -> list[dict[str, Any]]:
-    """Billed cost per UTC day and provider (or service): rows of day, key, cost."""
-    day = utc_day(cost_line_items.c.charge_period_start, connection.dialect.name).label("day")
-    key = _GROUP_COLUMNS[by].label("key")
-    query = (
-        sa.select(day, key, decimal_sum(cost_line_items.c.billed_cost).label("cost"))
-        .where(*_spend_filters(start=start, end=end, provider=provider, currency=currency))
-        .group_by(day, key)
-        .order_by(day, key)
-    )
-    return [
-        {"day": _as_date(row.day), "key": row.key or "(unknown)", "cost": row.cost or Decimal(0)}
-        for row in connection.execute(query)
-    ]
-
-
-def spend_by_tag(
-    connection: Connection,
-    *,
-    tag_key: str,
-    start: dt.date,
-    end: dt.date,
-    provider: str | None = None,
-    currency: str | None = None,
-) -> list[dict[str, Any]]:
-    """Billed cost per value of one tag (e.g. the team tag), largest first; untagged is None."""
-    value = cost_line_items.c.tags[tag_key].as_string().label("value")
-    query = (
-        sa.select(value, decimal_sum(cost_line_items.c.billed_cost).label("cost"))
-        .where(*_spend_filters(start=start, end=end, provider=provider, currency=currency))
-        .group_by(value)
-    )
-    rows = [
-        {"value": row.value, "cost": row.cost or Decimal(0)} for row in connection.execute(query)
-    ]
-    return sorted(rows, key=lambda row: row["cost"], reverse=True)
-
-
-def top_services(
-    connection: Connection,
-    *,
-    start: dt.date,
-    end: dt.date,
-    provider: str | None = None,
-    currency: str | None = None,
-    limit: int = 10,
-) -> list[dict[str, Any]]:
-    """The services with the largest billed cost over the range."""
-    column = cost_line_items.c
-    cost = decimal_sum(column.billed_cost).label("cost")
-    query = (
-        sa.select(
-            column.provider_name.label("provider"),
-            column.service_name.label("service"),
-            column.service_category.label("category"),
-            cost,
-            sa.func.count().label("line_items"),
-        )
-        .where(*_spend_filters(start=start, end=end, provider=provider, currency=currency))
-        .group_by(column.provider_name, column.service_name, column.service_category)
-    )
-    rows = [dict(row._mapping) for row in connection.execute(query)]
-    for row in rows:
-        row["cost"] = row["cost"] or Decimal(0)
-    rows.sort(key=lambda row: row["cost"], reverse=True)  # Decimal order; SQLite sorts text
-    return rows[:limit]
 
 
 def gpu_host_days(
@@ -318,5 +229,170 @@ def latest_collector_runs(connection: Connection) -> list[dict[str, Any]]:
         .join(latest, latest.c.id == column.id)
         .join(succeeded, succeeded.c.source == column.source, isouter=True)
         .order_by(column.source)
+    )
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def daily_cost_rollup(
+    connection: Connection, *, start: dt.date, end: dt.date, team_tag: str
+) -> list[dict[str, Any]]:
+    """The one pass over the line items the spend pages make: billed and effective cost per UTC
+    day, provider, account, service, team tag value, currency and whether it is usage spend.
+
+    Every spend figure on the Overview (totals, daily charts, movers, team split, forecast) is
+    cut from these few hundred rows, so a page view scans ``cost_line_items`` once per cache
+    period instead of once per chart. ``usage`` follows :func:`warehouse.queries.gpu.usage_spend`
+    (credits and refunds are never spend), the basis of the anomaly rule and the forecast.
+    """
+    column = cost_line_items.c
+    day = utc_day(column.charge_period_start, connection.dialect.name).label("day")
+    usage = sa.case((usage_spend(), 1), else_=0).label("usage")
+    keys = (
+        column.provider_name,
+        column.sub_account_id,
+        column.billing_account_id,
+        column.service_name,
+        column.service_category,
+        column.tags[team_tag].as_string().label("team"),
+        column.billing_currency,
+    )
+    query = (
+        sa.select(
+            day,
+            *keys,
+            usage,
+            decimal_sum(column.billed_cost).label("billed"),
+            decimal_sum(column.effective_cost).label("effective"),
+            sa.func.count().label("line_items"),
+        )
+        .where(*_spend_filters(start=start, end=end, provider=None, currency=None))
+        .group_by(day, *keys, usage)
+    )
+    return [
+        {
+            "day": _as_date(row.day),
+            "provider": row.provider_name or "(unknown)",
+            "account": row.sub_account_id or row.billing_account_id or "",
+            "service": row.service_name or row.service_category or "(unknown)",
+            "category": row.service_category or "",
+            "team": row.team,
+            "currency": row.billing_currency or "",
+            "usage": bool(row.usage),
+            "billed": row.billed or Decimal(0),
+            "effective": row.effective or Decimal(0),
+            "line_items": int(row.line_items),
+        }
+        for row in connection.execute(query)
+    ]
+
+
+def gpu_hourly_series(
+    connection: Connection, *, resource_id: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """One resource's GPU telemetry per hour in ``[start, end)``, averaged over its GPUs."""
+    column = gpu_hourly.c
+    query = (
+        sa.select(
+            column.hour,
+            sa.func.count().label("gpus"),
+            sa.func.avg(column.util_avg).label("util_avg"),
+            sa.func.max(column.util_max).label("util_max"),
+            sa.func.max(column.mem_used_max_bytes).label("mem_used_max_bytes"),
+        )
+        .where(column.resource_id == resource_id, column.hour >= start, column.hour < end)
+        .group_by(column.hour)
+        .order_by(column.hour)
+    )
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def realized_savings(connection: Connection) -> list[dict[str, Any]]:
+    """Resolved findings whose realized monthly saving is known, with when they resolved."""
+    column = findings.c
+    query = sa.select(
+        column.kind,
+        column.resource_id,
+        column.owner,
+        column.currency,
+        column.resolved_at,
+        column.realized_monthly_savings,
+    ).where(column.status == "resolved", column.realized_monthly_savings.is_not(None))
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def billing_loads(connection: Connection) -> list[dict[str, Any]]:
+    """Per provider, billing account, billing period and delivery (load): the last charge day.
+
+    A restated period replaces its rows, so one (account, period) normally holds one load; Cost
+    Explorer's day windows can leave several.
+    """
+    column = cost_line_items.c
+    keys = (
+        column.provider_name,
+        column.billing_account_id,
+        column.billing_period_start,
+        column.billing_period_end,
+        column.x_load_id,
+        column.x_source,
+    )
+    query = sa.select(
+        *keys,
+        sa.func.max(column.charge_period_start).label("last_charge"),
+        sa.func.count().label("line_items"),
+    ).group_by(*keys)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def load_finish_times(connection: Connection) -> dict[str, dt.datetime]:
+    """``x_load_id`` → when its delivery finished (from the collector run that recorded it)."""
+    column = collector_runs.c
+    query = sa.select(column.finished_at, column.details).where(
+        column.status == "succeeded", column.details.is_not(None)
+    )
+    found: dict[str, dt.datetime] = {}
+    for row in connection.execute(query):
+        load_id = (row.details or {}).get("load_id") if isinstance(row.details, dict) else None
+        if load_id and row.finished_at is not None:
+            found[str(load_id)] = row.finished_at
+    return found
+
+
+def price_snapshots(connection: Connection) -> list[dict[str, Any]]:
+    """Per provider and price source: how many prices and the dates they are effective from."""
+    column = prices.c
+    query = (
+        sa.select(
+            column.provider,
+            column.source,
+            sa.func.count().label("prices"),
+            sa.func.min(column.effective_at).label("first_effective"),
+            sa.func.max(column.effective_at).label("last_effective"),
+        )
+        .group_by(column.provider, column.source)
+        .order_by(column.provider, column.source)
+    )
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def failed_notifications(connection: Connection) -> list[dict[str, Any]]:
+    """Slack messages given up on (``failed``): channel, the finding, attempts and last error."""
+    outbox = notification_outbox.c
+    query = (
+        sa.select(
+            outbox.id,
+            outbox.channel,
+            outbox.event,
+            outbox.finding_id,
+            findings.c.kind,
+            findings.c.resource_id,
+            outbox.attempts,
+            outbox.last_error,
+            outbox.created_at,
+        )
+        .select_from(
+            notification_outbox.join(findings, findings.c.id == outbox.finding_id, isouter=True)
+        )
+        .where(outbox.status == "failed")
+        .order_by(outbox.created_at.desc(), outbox.id.desc())
     )
     return [dict(row._mapping) for row in connection.execute(query)]

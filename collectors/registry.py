@@ -89,6 +89,24 @@ def _s3_storage(settings: Settings) -> Collector:
     return S3StorageCollector.from_settings(settings)
 
 
+def _gce_inventory(settings: Settings) -> Collector:
+    from collectors.gce_inventory import GceInventoryCollector
+
+    return GceInventoryCollector.from_settings(settings)
+
+
+def _azure_inventory(settings: Settings) -> Collector:
+    from collectors.azure_inventory import AzureInventoryCollector
+
+    return AzureInventoryCollector.from_settings(settings)
+
+
+def _azure_prices(settings: Settings) -> Collector:
+    from collectors.azure_prices import AzurePricesCollector
+
+    return AzurePricesCollector.from_settings(settings)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class CollectorSpec:
     name: str
@@ -188,6 +206,29 @@ SPECS: tuple[CollectorSpec, ...] = (
         factory=_gcp_catalog,
         is_configured=lambda settings: settings.gcp.catalog,
         how_to_configure="set SPENDWATCH_GCP__CATALOG=true or [gcp] catalog = true",
+    ),
+    CollectorSpec(
+        name="gce_inventory",
+        description="Compute Engine instances with GPU count/model/memory, lifecycle, labels",
+        factory=_gce_inventory,
+        is_configured=lambda settings: settings.gcp.inventory,
+        how_to_configure="set SPENDWATCH_GCP__INVENTORY=true or [gcp] inventory = true",
+    ),
+    CollectorSpec(
+        name="azure_inventory",
+        description="Azure VMs with GPU count/model/memory, lifecycle, tags and power state",
+        factory=_azure_inventory,
+        is_configured=lambda settings: settings.azure.inventory,
+        how_to_configure="set SPENDWATCH_AZURE__INVENTORY=true or [azure] inventory = true",
+    ),
+    CollectorSpec(
+        name="azure_prices",
+        description="Azure GPU VM on-demand and spot prices from the public Retail Prices API",
+        factory=_azure_prices,
+        is_configured=lambda settings: (
+            settings.azure.inventory or bool(settings.azure.price_regions)
+        ),
+        how_to_configure='set [azure] inventory = true or [azure] price_regions = ["eastus"]',
     ),
 )
 REGISTRY: dict[str, CollectorSpec] = {spec.name: spec for spec in SPECS}

@@ -33,7 +33,8 @@ def digest_message(
     savings = [f for f in findings if f["kind"] not in ("spend_anomaly", "unmonitored_gpu")]
     parts = []
     if savings or not findings:
-        parts.append(f"{len(savings)} findings, {_sum_by_currency(savings)} a month")
+        noun = "finding" if len(savings) == 1 else "findings"
+        parts.append(f"{len(savings)} {noun}, {_sum_by_currency(savings)} a month")
     if anomalies:
         parts.append(f"{len(anomalies)} spend anomal{'y' if len(anomalies) == 1 else 'ies'}")
     if blind:

@@ -124,7 +124,7 @@ def _cold_storage(evidence: Evidence, currency: str) -> Fields:
         fields.append(("Data to move", size))
     if evidence.get("idle_days") is not None:
         basis = "read" if evidence.get("idle_basis") == "read" else "modified"
-        fields.append(("Not " + basis, f"for {evidence['idle_days']} days"))
+        fields.append(("Idle", f"not {basis} for {evidence['idle_days']} days"))
     source, target = evidence.get("storage_class"), evidence.get("target_class")
     if source and target:
         fields.append(("Move", escape(f"{source} → {target}")))

@@ -260,5 +260,5 @@ def test_digest_mode_posts_one_message_per_channel_per_day(
     )
     assert tomorrow.posted == 1
     assert (
-        stub.posts()[-1].body["text"] == "spendwatch digest 2024-10-01: 1 findings, $210.00 a month"
+        stub.posts()[-1].body["text"] == "spendwatch digest 2024-10-01: 1 finding, $210.00 a month"
     )

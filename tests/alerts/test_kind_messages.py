@@ -7,13 +7,17 @@ worked out below from the public price samples in ../shared/data.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alerts.digest import digest_message
 from alerts.messages import finding_message, resolved_message
+from spendwatch.demo import build_demo
 from tests.alerts.test_messages import DASHBOARD, IDLE, assert_golden
+from warehouse.db import make_engine
+from warehouse.findings_store import list_findings
 
 BASE: dict[str, Any] = {
     "provider": "aws",
@@ -287,7 +291,7 @@ def test_anomaly_on_a_flat_baseline_in_euros() -> None:
             "Data for a colder storage tier wastes $21.07 a month",
             {
                 "Data to move": "1,200 GB in 1,281,167 objects",
-                "Not modified": "for 400 days",
+                "Idle": "not modified for 400 days",
                 "Move": "STANDARD → DEEP_ARCHIVE",
                 "One-time move cost": "$64.06",
             },
@@ -355,3 +359,28 @@ def test_a_digest_of_one_anomaly_claims_no_savings() -> None:
         [ANOMALY], day=dt.date(2024, 9, 30), top_n=5, dashboard_base_url=DASHBOARD
     )
     assert message["text"] == "spendwatch digest 2024-09-30: 1 spend anomaly"
+
+
+def test_real_rule_evidence_from_the_demo_renders_every_kind_field(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Guards against evidence keys drifting away from what the messages read."""
+    summary = build_demo(tmp_path / "demo", shared_data=shared_data, host_count=4, days=2, seed=7)
+    engine = make_engine(summary.database_url)
+    try:
+        rows = list_findings(engine)
+    finally:
+        engine.dispose()
+    expected = {
+        "idle_gpu": {"Idle since", "Cost so far", "GPUs", "Hourly cost"},
+        "cold_storage": {"Data to move", "Idle", "Move", "One-time move cost"},
+    }
+    seen = set()
+    for row in rows:
+        snapshot = {key: row[key] for key in (*BASE, "id", "kind", "resource_id", "evidence")}
+        snapshot |= {"recommendation": row["recommendation"], "monthly_savings": "1"}
+        message = finding_message(snapshot, event="opened", dashboard_base_url=DASHBOARD)
+        missing = expected.get(row["kind"], set()) - set(_fields(message))
+        assert not missing, f"{row['kind']} {row['resource_id']}: no {missing}"
+        seen.add(row["kind"])
+    assert seen >= set(expected)

@@ -9,8 +9,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alerts.outbox import enqueue_for_changes, enqueue_reminders
-from tests.alerts.conftest import T0, add_finding, change, outbox_rows, slack_settings
+from alerts.outbox import deliver_pending, enqueue_for_changes, enqueue_reminders
+from tests.alerts.conftest import (
+    T0,
+    add_finding,
+    change,
+    outbox_rows,
+    sender_for,
+    slack_settings,
+)
 from tests.alerts.slack_stub import SlackStub
 from tests.alerts.test_kind_messages import ANOMALY, UNMONITORED
 from warehouse.schema import notification_outbox
@@ -120,3 +127,34 @@ def test_unmonitored_gpus_alert_only_when_configured_or_in_a_digest(
         (digest, "opened"),
         (asked, "resolved"),
     ]
+
+
+def test_digest_mode_posts_anomalies_and_unmonitored_gpus_in_the_one_daily_message(
+    engine: Engine, db_url: str, stub: SlackStub
+) -> None:
+    settings = slack_settings(db_url, stub, digest=True)
+    with engine.begin() as c:
+        idle = add_finding(c, resource_id="i-idle", savings="1185.52")
+        spike = add_finding(c, resource_id="AWS/111122223333/Amazon EC2", **_anomaly("190.00"))
+        blind = add_finding(
+            c,
+            resource_id="i-0feedc0ffee000001",
+            savings="0",
+            kind="unmonitored_gpu",
+            evidence=UNMONITORED["evidence"],
+        )
+        changes = [
+            change(idle, "1185.52"),
+            change(spike, "0", kind="spend_anomaly"),
+            change(blind, "0", kind="unmonitored_gpu"),
+        ]
+        assert enqueue_for_changes(c, changes, settings=settings, as_of=T0) == 3
+    report = deliver_pending(engine, sender=sender_for(settings), settings=settings, as_of=T0)
+    assert (report.posted, report.sent) == (1, 3)
+    [post] = stub.posts()
+    assert post.body["text"] == (
+        "spendwatch digest 2024-09-30: 1 finding, $1,185.52 a month; 1 spend anomaly; "
+        "1 unmonitored GPU instance"
+    )
+    texts = [block["text"]["text"] for block in post.body["blocks"] if block["type"] == "section"]
+    assert any(text.startswith("*+$190.00* on 2024-09-30 · `AWS/") for text in texts)

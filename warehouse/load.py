@@ -11,6 +11,11 @@ A source that delivers by day rather than by billing period (Cost Explorer) pass
 ``replace_days``: its rows then replace only that source's older rows for that billing account
 whose charge starts inside the window, instead of whole (account, period) pairs.
 
+The daily rollup (``warehouse.rollups``) is rebuilt for exactly what the delivery replaced, in
+the same transaction, so readers never see line items and rollup disagree. ``team_tag`` names
+the tag whose value the rollup keeps as ``team`` (``settings.tags.team``); when it is not given,
+the key the rollup was last built with is kept.
+
 Rows are written through the raw DBAPI connection of the same SQLAlchemy transaction, because
 that is where bulk loads spend their time: ``sqlite3.executemany`` of tuples built column-wise on
 SQLite, ``COPY ... FROM STDIN`` of Arrow-written CSV on PostgreSQL.
@@ -35,6 +40,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from warehouse.db import DatabaseError, safe_url
+from warehouse.rollup_build import DailyRollupBuilder
+from warehouse.rollups import (
+    DAY,
+    AccountPeriods,
+    SourceDays,
+    refresh_rollups,
+    replace_rollup,
+    rollup_team_tag,
+    sqlite_time_text,
+)
 from warehouse.schema import FOCUS_TIME_COLUMNS, collector_runs, cost_line_items
 
 FOCUS_SOURCE = "focus-file"
@@ -67,6 +82,7 @@ def load_focus_batches(
     source: str = FOCUS_SOURCE,
     details: Mapping[str, Any] | None = None,
     replace_days: DayWindowReplace | None = None,
+    team_tag: str | None = None,
 ) -> FocusLoadResult:
     """Load one delivery of normalized FOCUS batches (see ``collectors.focus_files``).
 
@@ -82,8 +98,10 @@ def load_focus_batches(
     try:
         with engine.begin() as connection:
             write = _writer_for(connection)
+            team = team_tag if team_tag is not None else rollup_team_tag(connection)
+            rollup = DailyRollupBuilder(team_tag=team, source=source)
             pairs: set[tuple[str | None, dt.datetime]] = set()
-            for batch in _prefetched(batches):
+            for batch in _prefetched(_rolled_up(batches, rollup)):
                 if batch.num_rows == 0:
                     continue
                 if replace_days is not None:
@@ -98,6 +116,7 @@ def load_focus_batches(
                 else _delete_days(connection, result, source=source, window=replace_days)
             )
             run_details["replaced_rows"] = result.replaced_rows
+            _replace_rollups(connection, result, rollup, source=source, window=replace_days)
             connection.execute(
                 collector_runs.insert().values(
                     **run,
@@ -212,6 +231,37 @@ def _delete_superseded(connection: Connection, result: FocusLoadResult) -> int:
     return deleted
 
 
+def _rolled_up(
+    batches: Iterable[pa.RecordBatch], rollup: DailyRollupBuilder
+) -> Iterator[pa.RecordBatch]:
+    """Feed the rollup as batches pass, in the reader thread: Arrow releases the GIL."""
+    for batch in batches:
+        rollup.add(batch)
+        yield batch
+
+
+def _replace_rollups(
+    connection: Connection,
+    result: FocusLoadResult,
+    rollup: DailyRollupBuilder,
+    *,
+    source: str,
+    window: DayWindowReplace | None,
+) -> None:
+    if window is None:
+        # After the delete, these pairs hold exactly this delivery's rows.
+        replace_rollup(connection, AccountPeriods(result.periods), rollup, team_tag=rollup.team_tag)
+        return
+    scope = SourceDays(source, window.billing_account_id, window.start, window.end)
+    whole_days = (window.end - window.start) % DAY == dt.timedelta(0) and window.start == (
+        window.start.replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    if whole_days:  # the window's days hold exactly this delivery's rows of the source
+        replace_rollup(connection, scope, rollup, team_tag=rollup.team_tag)
+    else:  # rows outside the window share its first or last day: read the days back
+        refresh_rollups(connection, scope, team_tag=rollup.team_tag)
+
+
 def _check_inside(batch: pa.RecordBatch, window: DayWindowReplace) -> None:
     """A row outside the window would survive the next replacement: refuse it (a bug)."""
     names = batch.schema.names
@@ -289,7 +339,7 @@ def _write_sqlite(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str)
     bound: list[tuple[str, pa.Array]] = []
     for name, array in zip(batch.schema.names, batch.columns, strict=True):
         if name in FOCUS_TIME_COLUMNS:  # the exact text SQLAlchemy's DateTime writes on SQLite
-            array = _sqlite_time_text(array)
+            array = sqlite_time_text(array)
         constant = _constant_text(array)
         if constant is not None:
             literals[name] = _sqlite_literal(constant)
@@ -305,13 +355,6 @@ def _write_sqlite(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str)
     for start in range(0, batch.num_rows, _SQLITE_ROWS_PER_CALL):
         values = [array.slice(start, _SQLITE_ROWS_PER_CALL).to_pylist() for _, array in bound]
         raw.executemany(statement, zip(*values, strict=True))
-
-
-def _sqlite_time_text(array: pa.Array) -> pa.Array:
-    """``%Y-%m-%d %H:%M:%S.%f`` of the UTC time: Arrow's own cast to text (10x strftime)."""
-    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
-        array = pc.cast(array, pa.timestamp("us", tz="UTC"))
-    return pc.cast(pc.cast(array, pa.timestamp("us")), pa.string())
 
 
 def _constant_text(array: pa.Array) -> str | None:

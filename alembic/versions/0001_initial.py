@@ -154,6 +154,49 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "cost_daily",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("day", warehouse.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "billing_period_start", warehouse.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("billing_account_id", sa.Text(), nullable=True),
+        sa.Column("sub_account_id", sa.Text(), nullable=True),
+        sa.Column("provider_name", sa.Text(), nullable=True),
+        sa.Column("service_name", sa.Text(), nullable=True),
+        sa.Column("service_category", sa.Text(), nullable=True),
+        sa.Column("region_id", sa.Text(), nullable=True),
+        sa.Column("resource_id", sa.Text(), nullable=True),
+        sa.Column("charge_category", sa.Text(), nullable=True),
+        sa.Column("charge_class", sa.Text(), nullable=True),
+        sa.Column("billing_currency", sa.Text(), nullable=True),
+        sa.Column("x_source", sa.String(length=64), nullable=False),
+        sa.Column("team", sa.Text(), nullable=True),
+        sa.Column("team_tag", sa.String(length=256), nullable=False),
+        sa.Column("billed_cost", warehouse.types.Money(), nullable=True),
+        sa.Column("effective_cost", warehouse.types.Money(), nullable=True),
+        sa.Column("list_cost", warehouse.types.Money(), nullable=True),
+        sa.Column("line_count", sa.BigInteger(), nullable=False),
+        sa.Column("usage_hours", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cost_daily")),
+    )
+    with op.batch_alter_table("cost_daily", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_cost_daily_billing_account_id_billing_period_start"),
+            ["billing_account_id", "billing_period_start"],
+            unique=False,
+        )
+        batch_op.create_index(batch_op.f("ix_cost_daily_day"), ["day"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_cost_daily_resource_id_day"), ["resource_id", "day"], unique=False
+        )
+
+    op.create_table(
         "findings",
         sa.Column(
             "id",
@@ -411,6 +454,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_findings_resource_id"))
 
     op.drop_table("findings")
+    with op.batch_alter_table("cost_daily", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cost_daily_resource_id_day"))
+        batch_op.drop_index(batch_op.f("ix_cost_daily_day"))
+        batch_op.drop_index(batch_op.f("ix_cost_daily_billing_account_id_billing_period_start"))
+
+    op.drop_table("cost_daily")
     with op.batch_alter_table("cost_line_items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cost_line_items_resource_id_charge_period_start"))
         batch_op.drop_index(batch_op.f("ix_cost_line_items_charge_period_start"))

@@ -1,0 +1,207 @@
+"""Build ``cost_daily`` rows from normalized FOCUS batches, in Arrow.
+
+The loader feeds each delivery's batches through :class:`DailyRollupBuilder` while it writes
+them (in its reader thread), and ``warehouse.rollups`` feeds line items read back from the
+table through the same class, so a load and a rebuild cannot disagree. Summing in Arrow's C++
+instead of SQL matters on SQLite, where every value summed in SQL is a Python call.
+
+Exactness, the way :class:`warehouse.types.decimal_sum` defines it:
+
+* money text is cast to ``decimal256(76, 38)`` and summed exactly;
+* each sum keeps the scale of its most precise value (Python's and PostgreSQL's rule: 1.50 +
+  1 = 2.50), so the stored text equals a ``decimal_sum`` over the same line items;
+* text Arrow cannot cast (exponents, spaces) goes through Python's ``Decimal`` instead.
+
+``usage_hours`` adds up the hours of the group's *distinct* (charge_period_start,
+charge_period_end) pairs: batches are first reduced per charge period, then per group.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from warehouse.schema import ROLLUP_GROUP_COLUMNS, ROLLUP_MONEY_COLUMNS
+
+MONEY = pa.decimal256(76, 38)
+TIME = pa.timestamp("us", tz="UTC")
+KEYS: tuple[str, ...] = ("day", "billing_period_start", *ROLLUP_GROUP_COLUMNS, "x_source", "team")
+PERIOD: tuple[str, ...] = ("charge_period_start", "charge_period_end")
+_PLAIN_NUMBER = r"^[+-]?[0-9]*\.?[0-9]*$"
+_COMPACT_ROWS = 250_000  # reduce the per-period parts once they hold this many rows
+
+
+class DailyRollupBuilder:
+    """Add batches of ``cost_line_items`` columns; :meth:`result` gives the rollup rows.
+
+    Batches carry money as decimal text, times as UTC timestamps and ``tags`` as JSON text.
+    ``x_source`` is taken from the batch when present, else ``source``.
+    """
+
+    def __init__(self, *, team_tag: str, source: str | None = None) -> None:
+        self.team_tag = team_tag
+        self.source = source
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+        self._compacted = 0
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if batch.num_rows == 0:
+            return
+        part = _per_period(self._prepare(batch))
+        self._parts.append(part)
+        self._rows += part.num_rows
+        if self._rows > max(_COMPACT_ROWS, 2 * self._compacted):
+            self._compact()
+
+    def result(self) -> pa.Table:
+        """One row per day and group: KEYS, money text, line_count, usage_hours."""
+        self._compact()
+        periods = self._parts[0] if self._parts else _per_period(_empty())
+        length = pc.subtract(periods["charge_period_end"], periods["charge_period_start"])
+        hours = pc.divide(pc.cast(pc.cast(length, pa.int64()), pa.float64()), 3_600_000_000.0)
+        aggregates: list[Any] = [("line_count", "sum"), ("usage_hours", "sum")]
+        for name in ROLLUP_MONEY_COLUMNS:
+            aggregates += [(name, "sum"), (f"{name}_scale", "max")]
+        groups = (
+            periods.append_column("usage_hours", hours)
+            .group_by(list(KEYS), use_threads=False)
+            .aggregate(aggregates)
+        )
+        columns = {key: groups[key] for key in KEYS}
+        for name in ROLLUP_MONEY_COLUMNS:
+            columns[name] = _money_text(groups[f"{name}_sum"], groups[f"{name}_scale_max"])
+        columns["line_count"] = groups["line_count_sum"]
+        columns["usage_hours"] = groups["usage_hours_sum"]
+        return pa.table(columns)
+
+    def _compact(self) -> None:
+        if len(self._parts) > 1:
+            self._parts = [_per_period(pa.concat_tables(self._parts), partial=True)]
+        self._rows = self._compacted = self._parts[0].num_rows if self._parts else 0
+
+    def _prepare(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
+        names, rows = batch.schema.names, batch.num_rows
+
+        def column(name: str, kind: pa.DataType) -> pa.Array:
+            if name not in names:
+                return pa.nulls(rows, kind)
+            array = batch.column(names.index(name))
+            if isinstance(array, pa.ChunkedArray):
+                array = array.combine_chunks()
+            return array if array.type == kind else pc.cast(array, kind)
+
+        start = column("charge_period_start", TIME)
+        source = (
+            column("x_source", pa.string())
+            if "x_source" in names
+            else pa.array([self.source] * rows, pa.string())
+        )
+        prepared: dict[str, pa.Array] = {
+            "day": pc.floor_temporal(start, unit="day"),
+            "billing_period_start": column("billing_period_start", TIME),
+            **{name: column(name, pa.string()) for name in ROLLUP_GROUP_COLUMNS},
+            "x_source": source,
+            "team": _tag_values(column("tags", pa.string()), self.team_tag),
+            "charge_period_start": start,
+            "charge_period_end": column("charge_period_end", TIME),
+        }
+        for name in ROLLUP_MONEY_COLUMNS:
+            prepared[name], prepared[f"{name}_scale"] = _money(column(name, pa.string()))
+        prepared["line_count"] = pa.array([1] * rows, pa.int64())
+        return pa.table(prepared)
+
+
+def _empty() -> pa.Table:
+    builder = DailyRollupBuilder(team_tag="team", source="")
+    return builder._prepare(pa.table({"x_source": pa.array([], pa.string())}))
+
+
+def _per_period(table: pa.Table, *, partial: bool = False) -> pa.Table:
+    """Reduce to one row per group and charge period (``partial``: re-reduce earlier parts)."""
+    money = [(name, "sum") for name in ROLLUP_MONEY_COLUMNS]
+    scales = [(f"{name}_scale", "max") for name in ROLLUP_MONEY_COLUMNS]
+    reduced = table.group_by([*KEYS, *PERIOD], use_threads=False).aggregate(
+        [*money, *scales, ("line_count", "sum")]
+    )
+    return reduced.rename_columns(
+        [name.removesuffix("_sum").removesuffix("_max") for name in reduced.schema.names]
+    )
+
+
+def _tag_values(tags: pa.Array, key: str) -> pa.Array:
+    """The value of tag ``key`` per row, parsing each distinct tags text once."""
+    encoded = pc.dictionary_encode(tags)
+    values: list[str | None] = []
+    for text in encoded.dictionary.to_pylist():
+        try:
+            parsed = json.loads(text)
+        except (TypeError, ValueError):
+            parsed = None
+        value = parsed.get(key) if isinstance(parsed, dict) else None
+        values.append(
+            None if value is None else value if isinstance(value, str) else json.dumps(value)
+        )
+    return pc.take(pa.array(values, pa.string()), encoded.indices)
+
+
+def _money(text: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Exact decimals and each value's scale (digits after the point) from decimal text."""
+    if text.null_count == len(text):
+        return pa.nulls(len(text), MONEY), pa.nulls(len(text), pa.int16())
+    if pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py():
+        point = pc.find_substring(text, ".")
+        length = pc.utf8_length(text)
+        scale = pc.if_else(pc.less(point, 0), 0, pc.subtract(pc.subtract(length, point), 1))
+        try:
+            return pc.cast(text, MONEY), pc.cast(scale, pa.int16())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # more than 38 digits on either side of the point: let Decimal say so
+    return _money_slow(text)
+
+
+def _money_slow(text: pa.Array) -> tuple[pa.Array, pa.Array]:
+    numbers: list[Decimal | None] = []
+    for value in text.to_pylist():
+        try:
+            numbers.append(None if value is None else Decimal(value.strip()))
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+    scales = [None if n is None else max(0, -int(n.as_tuple().exponent)) for n in numbers]
+    plain = [None if n is None else format(n, "f") for n in numbers]
+    return pc.cast(pa.array(plain, pa.string()), MONEY), pa.array(scales, pa.int16())
+
+
+def _money_text(sums: pa.ChunkedArray, scales: pa.ChunkedArray) -> pa.Array:
+    """Each sum as plain decimal text with exactly its group's scale."""
+    sums, scales = sums.combine_chunks(), scales.combine_chunks()
+    distinct = [s for s in pc.unique(scales).to_pylist() if s is not None]
+    if not distinct:
+        return pa.nulls(len(sums), pa.string())
+    candidates = [
+        pc.cast(pc.cast(sums, pa.decimal256(76, scale), safe=False), pa.string())
+        for scale in distinct
+    ]
+    index = pc.index_in(scales, pa.array(distinct, scales.type))
+    chosen = pc.choose(pc.fill_null(index, 0), *candidates)
+    chosen = pc.if_else(pc.is_null(scales), pa.scalar(None, pa.string()), chosen)
+    # Arrow writes |x| < 1e-6 in scientific notation; store the plain text Money writes.
+    scientific = pc.match_substring(chosen, "E")
+    if pc.any(scientific).as_py():
+        values = chosen.to_pylist()
+        for i in pc.indices_nonzero(pc.fill_null(scientific, False)).to_pylist():
+            values[i] = format(Decimal(values[i]), "f")
+        chosen = pa.array(values, pa.string())
+    return chosen
+
+
+def table_rows(table: pa.Table, *, slice_rows: int = 2048) -> Iterator[list[list[Any]]]:
+    """Column-wise Python values of ``table`` in slices (bounded memory for executemany)."""
+    for start in range(0, table.num_rows, slice_rows):
+        part = table.slice(start, slice_rows)
+        yield [part.column(i).to_pylist() for i in range(part.num_columns)]

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import analyze, ingest, prometheus_collect
+from bench import analyze, dashboard, ingest, prometheus_collect
 
 Benchmark = Callable[..., list[dict[str, Any]]]
 
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ingest": ingest.run,
     "prometheus_collect": prometheus_collect.run,
     "analyze": analyze.run,
+    "dashboard": dashboard.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -97,23 +97,23 @@ def _top_services(
     rows: Sequence[Mapping[str, Any]], *, in_range: Decimal, currency: str | None
 ) -> None:
     st.subheader("Top services")
-    sums = metrics.sum_by(rows, lambda row: (row["provider"], row["service"], row["category"]))
+    sums = metrics.sum_by(rows, lambda row: (row["provider"], row["service"]))
     services = pd.DataFrame(
         [
-            {"provider": p, "service": s, "category": c, "cost": cost}
-            for (p, s, c), cost in sorted(sums.items(), key=lambda item: -item[1])[:10]
+            {"provider": p, "service": s, "cost": cost}
+            for (p, s), cost in sorted(sums.items(), key=lambda item: -item[1])[:10]
         ],
-        columns=["provider", "service", "category", "cost"],
+        columns=["provider", "service", "cost"],
     )
     services["share"] = [float(cost / in_range) if in_range else 0.0 for cost in services["cost"]]
     st.dataframe(
         services,
         hide_index=True,
         width="stretch",
+        column_order=["service", "provider", "cost", "share"],  # fits half the page
         column_config={
             "provider": "Provider",
             "service": "Service",
-            "category": "Category",
             "cost": st.column_config.NumberColumn(f"Billed ({currency})", format="%.2f"),
             "share": st.column_config.ProgressColumn(
                 "Share", format="percent", min_value=0, max_value=1
@@ -231,11 +231,8 @@ def render() -> None:
         )
     with right:
         _top_services(selected, in_range=in_range, currency=filters.currency)
-    left, right = st.columns(2)
-    with left:
-        _movers(rows, filters)
-    with right:
-        _anomalies(url, filters)
+    _movers(rows, filters)
+    _anomalies(url, filters)
 
 
 with components.page_guard("Overview"):

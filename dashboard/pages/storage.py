@@ -164,7 +164,18 @@ def render() -> None:
         help="Bytes × price per GB-month (GB = 2^30 bytes), per storage class.",
     )
     columns[2].metric("Prefixes", f"{len(inventory.drop_duplicates(['bucket', 'prefix'])):,}")
-    columns[3].metric("Newest snapshot", f"{pd.Timestamp(snapshot):%Y-%m-%d %H:%M}")
+    columns[3].metric(
+        "Newest snapshot",
+        f"{pd.Timestamp(snapshot):%Y-%m-%d}",
+        help=f"Taken {pd.Timestamp(snapshot):%Y-%m-%d %H:%M} UTC; each prefix shows its newest.",
+    )
+    unpriced = tiers[~tiers["priced"]]
+    if not unpriced.empty:
+        st.caption(
+            "No price known for "
+            + ", ".join(f"{r.provider} {r.storage_class}" for r in unpriced.itertuples())
+            + ": those bytes are counted at 0 in the monthly cost."
+        )
     _tiers(tiers)
     _candidates(url, code)
     _prefixes(inventory)

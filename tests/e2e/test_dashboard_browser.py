@@ -1,5 +1,6 @@
 """End to end: `spendwatch dashboard` on a demo warehouse, every page in Debian's chromium
-driven by Playwright, one screenshot per page in tests/e2e/screenshots/ (git-ignored)."""
+driven by Playwright, one screenshot per page in tests/e2e/screenshots/ (git-ignored); and the
+proxy-header allow-list over real HTTP requests."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from spendwatch.demo import build_demo
+from spendwatch.demo import DemoSummary, build_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -29,11 +31,14 @@ CHROMIUM_ARGS = [
 ]
 # url path, what must be on it
 PAGES = [
-    ("", "Month to date"),
+    ("", "Month-end forecast"),
     ("gpu", "GPU-hours bought"),
+    ("storage", "Monthly cost"),
+    ("savings", "Potential saving / month"),
     ("findings", "Total saving / month"),
-    ("health", "Sources"),
+    ("health", "Failed Slack messages"),
 ]
+CHARTED = ("", "gpu", "storage", "savings")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,13 +50,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
+def demo(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> DemoSummary:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium")
-    summary = build_demo(tmp_path_factory.mktemp("demo"), shared_data=shared_data, host_count=20)
+    return build_demo(tmp_path_factory.mktemp("demo"), shared_data=shared_data, host_count=20)
+
+
+@contextmanager
+def serve(summary: DemoSummary, **settings: str) -> Iterator[str]:
+    """`spendwatch dashboard` on a free loopback port with extra SPENDWATCH_ settings."""
     port = _free_port()
     command = [str(Path(sys.executable).parent / "spendwatch"), "dashboard", "--port", str(port)]
-    environment = {**os.environ, "SPENDWATCH_DATABASE__URL": summary.database_url}
+    environment = {**os.environ, "SPENDWATCH_DATABASE__URL": summary.database_url, **settings}
     server = subprocess.Popen(
         command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -73,13 +83,19 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
         server.wait(timeout=20)
 
 
+@pytest.fixture(scope="module")
+def dashboard_url(demo: DemoSummary) -> Iterator[str]:
+    with serve(demo) as url:
+        yield url
+
+
 def test_every_page_renders_in_chromium_without_errors(dashboard_url: str) -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        page = browser.new_page(viewport={"width": 1440, "height": 2000})
         try:
             for path, marker in PAGES:
                 page.goto(f"{dashboard_url}{path}?start=2024-09-01&end=2024-09-30")
@@ -87,7 +103,7 @@ def test_every_page_renders_in_chromium_without_errors(dashboard_url: str) -> No
                 page.wait_for_selector(
                     '[data-testid="stStatusWidget"]', state="detached", timeout=30_000
                 )
-                if path in ("", "gpu"):
+                if path in CHARTED:
                     page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)
                 page.wait_for_timeout(1500)  # let Plotly finish drawing before the screenshot
                 name = path or "overview"
@@ -95,5 +111,36 @@ def test_every_page_renders_in_chromium_without_errors(dashboard_url: str) -> No
                 assert page.locator('[data-testid="stException"]').count() == 0, name
                 assert page.locator('[data-testid="stAlertContentError"]').count() == 0, name
                 assert marker in page.inner_text('[data-testid="stMain"]'), name
+        finally:
+            browser.close()
+
+
+def test_the_proxy_header_allow_list_over_real_requests(demo: DemoSummary) -> None:
+    from playwright.sync_api import sync_playwright
+
+    allowed = {
+        "SPENDWATCH_DASHBOARD__AUTH": "proxy-header",
+        "SPENDWATCH_DASHBOARD__ALLOWED_USERS": '["alice@example.com"]',
+    }
+    with serve(demo, **allowed) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for who, admitted in (
+                ("alice@example.com", True),
+                ("mallory@example.com", False),
+                (None, False),
+            ):
+                headers = {"X-Forwarded-Email": who} if who else {}
+                context = browser.new_context(extra_http_headers=headers)
+                page = context.new_page()
+                page.goto(f"{url}?start=2024-09-01&end=2024-09-30")
+                # Either the Overview's metrics or the access-denied error, whichever is drawn.
+                page.locator(
+                    '[data-testid="stMetric"], [data-testid="stAlertContentError"]'
+                ).first.wait_for(timeout=30_000)
+                text = page.inner_text('[data-testid="stMain"]')
+                assert ("Month to date" in text) is admitted, (who, text[:300])
+                assert ("Access denied" in text) is not admitted, (who, text[:300])
+                context.close()
         finally:
             browser.close()

@@ -105,6 +105,6 @@ def test_dashboard_refuses_a_public_address_without_auth() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: refusing to serve the dashboard on 0.0.0.0: it has no authentication yet; "
-        "use --address 127.0.0.1 and put an authenticating reverse proxy in front of it"
+        "error: refusing to serve the dashboard on 0.0.0.0 without authentication; set "
+        '[dashboard] auth = "proxy-header" (with allowed_users) or "oidc", or bind 127.0.0.1'
     ]

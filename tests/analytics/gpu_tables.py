@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from analytics.findings import Finding
 from analytics.policies import IdleGpuPolicy
 from spendwatch.commands.analyze import gpu_findings
+from warehouse.rollups import DEFAULT_TEAM_TAG, EVERYTHING, refresh_rollups
 from warehouse.schema import cost_line_items, gpu_hourly, instance_types, prices, resources
 
 AS_OF = dt.datetime(2024, 9, 30, 12, tzinfo=dt.UTC)
@@ -137,6 +138,8 @@ def load(
         ):
             if rows:
                 connection.execute(table.insert(), rows)
+        # These line items bypass the loader, so rebuild the daily rollup the cost reads use.
+        refresh_rollups(connection, EVERYTHING, team_tag=DEFAULT_TEAM_TAG)
 
 
 def run_rules(

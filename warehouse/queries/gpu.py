@@ -1,7 +1,8 @@
 """Reads for the GPU rules. Aggregation happens in SQL; Python only sees one row per resource.
 
 Windows are half-open ``[start, end)`` on ``gpu_hourly.hour`` (the start of the hour) and on
-``cost_line_items.charge_period_start``.
+``cost_line_items.charge_period_start``. Cost reads take whole UTC days from the daily rollup
+(``cost_daily``) and only the partial days at a window's ends from the line items.
 
 What makes a GPU *active* in an hour is decided here, in :func:`gpu_hour_is_active`, because it
 must run inside the database at fleet scale; ``analytics.idle_gpu`` documents the same rule.
@@ -10,6 +11,7 @@ must run inside the database at fleet scale; ``analytics.idle_gpu`` documents th
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,7 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from warehouse.schema import cost_line_items, gpu_hourly, instance_types, prices, resources
+from warehouse.rollups import DAY, partial_days, period_hours, whole_days
+from warehouse.schema import (
+    cost_daily,
+    cost_line_items,
+    gpu_hourly,
+    instance_types,
+    prices,
+    resources,
+)
 from warehouse.types import decimal_sum
 
 # Refunds and corrections are charge_class "Correction"; credits are charge_category "Credit".
@@ -54,9 +64,12 @@ def gpu_hour_is_suspect(active_util_percent: float) -> ColumnElement[bool]:
     return sa.and_(c.util_max > active_util_percent, c.mem_used_max_bytes == 0)
 
 
-def usage_spend() -> ColumnElement[bool]:
-    """Charges that are spend on running a resource: Usage, minus corrections (refunds)."""
-    c = cost_line_items.c
+def usage_spend(table: sa.Table = cost_line_items) -> ColumnElement[bool]:
+    """Charges that are spend on running a resource: Usage, minus corrections (refunds).
+
+    ``table`` is ``cost_line_items`` or ``cost_daily``, whose groups keep both columns.
+    """
+    c = table.c
     return sa.and_(
         c.charge_category == SPEND_CATEGORY,
         sa.or_(c.charge_class.is_(None), c.charge_class != "Correction"),
@@ -152,9 +165,7 @@ def idle_streak_starts(
 
 
 def _period_hours(connection: Connection, start: Any, end: Any) -> ColumnElement[Any]:
-    if connection.dialect.name == "sqlite":
-        return (sa.func.julianday(end) - sa.func.julianday(start)) * 24.0
-    return sa.func.extract("epoch", end - start) / 3600.0
+    return period_hours(connection, start, end)
 
 
 def hourly_effective_costs(
@@ -165,53 +176,118 @@ def hourly_effective_costs(
     Hours billed are the hours covered by the resource's distinct charge periods, so an hourly
     feed and a daily feed give the same rate: the cost of keeping the resource for an hour.
     Credits, refunds and corrections are left out: they are not what running it costs.
+
+    Whole UTC days come from ``cost_daily``; only the partial days at the window's ends are
+    read from the line items.
     """
-    c = cost_line_items.c
-    spend = sa.and_(
-        usage_spend(),
-        c.resource_id.is_not(None),
-        c.charge_period_start >= start,
-        c.charge_period_start < end,
-    )
-    costs = (
-        sa.select(
-            c.resource_id,
-            decimal_sum(c.effective_cost).label("effective_cost"),
-            sa.func.max(c.billing_currency).label("currency"),
-            sa.func.count(sa.distinct(c.billing_currency)).label("currencies"),
-            sa.func.max(c.provider_name).label("provider_name"),
-            sa.func.max(c.sub_account_id).label("account_id"),
-            sa.func.max(c.region_id).label("region"),
-        )
-        .where(spend)
-        .group_by(c.resource_id)
-        .subquery()
-    )
-    periods = (
-        sa.select(c.resource_id, c.charge_period_start, c.charge_period_end)
-        .where(spend, c.charge_period_end.is_not(None))
-        .distinct()
-        .subquery()
-    )
-    hours = (
-        sa.select(
-            periods.c.resource_id,
-            sa.func.sum(
-                _period_hours(
-                    connection, periods.c.charge_period_start, periods.c.charge_period_end
-                )
-            ).label("hours_billed"),
-        )
-        .group_by(periods.c.resource_id)
-        .subquery()
-    )
+    days, edges = whole_days(start, end), partial_days(start, end)
+    d, c = cost_daily.c, cost_line_items.c
+    parts: list[sa.Select[Any]] = []
+    if days is not None:
+        parts.append(
+            sa.select(
+                d.resource_id, d.effective_cost, d.billing_currency, d.provider_name,
+                d.sub_account_id, d.region_id,
+            ).where(usage_spend(cost_daily), d.resource_id.is_not(None), *_days(d.day, days))
+        )  # fmt: skip
+    for edge in edges:
+        parts.append(
+            sa.select(
+                c.resource_id, c.effective_cost, c.billing_currency, c.provider_name,
+                c.sub_account_id, c.region_id,
+            ).where(usage_spend(), c.resource_id.is_not(None), *_days(c.charge_period_start, edge))
+        )  # fmt: skip
+    if not parts:
+        return pd.DataFrame(columns=[*_COST_COLUMNS, "hours_billed"], dtype=object)
+    spend = sa.union_all(*parts).subquery()
+    s = spend.c
     query = sa.select(
-        costs, sa.func.coalesce(hours.c.hours_billed, 0.0).label("hours_billed")
-    ).select_from(costs.outerjoin(hours, hours.c.resource_id == costs.c.resource_id))
+        s.resource_id,
+        decimal_sum(s.effective_cost).label("effective_cost"),
+        sa.func.max(s.billing_currency).label("currency"),
+        sa.func.count(sa.distinct(s.billing_currency)).label("currencies"),
+        sa.func.max(s.provider_name).label("provider_name"),
+        sa.func.max(s.sub_account_id).label("account_id"),
+        sa.func.max(s.region_id).label("region"),
+    ).group_by(s.resource_id)
     frame = _frame(connection.execute(query))
-    if not frame.empty:
-        frame["hours_billed"] = frame["hours_billed"].astype(float).round(6)
+    hours = _hours_billed(connection, days=days, edges=edges)
+    frame["hours_billed"] = [round(float(hours.get(rid, 0.0)), 6) for rid in frame["resource_id"]]
     return frame
+
+
+_COST_COLUMNS = ("resource_id", "effective_cost", "currency", "currencies", "provider_name",
+                 "account_id", "region")  # fmt: skip
+
+
+def _days(column: Any, window: tuple[dt.datetime, dt.datetime]) -> list[ColumnElement[bool]]:
+    return [column >= window[0], column < window[1]]
+
+
+def _hours_billed(
+    connection: Connection,
+    *,
+    days: tuple[dt.datetime, dt.datetime] | None,
+    edges: list[tuple[dt.datetime, dt.datetime]],
+) -> dict[str, float]:
+    """Hours of distinct Usage charge periods per resource (see hourly_effective_costs).
+
+    A rollup row's usage_hours are distinct within its group; a resource-day with usage in
+    two groups (say two services) could hold the same period twice, so such days are counted
+    from the line items instead.
+    """
+    d, c = cost_daily.c, cost_line_items.c
+    hours: dict[str, float] = defaultdict(float)
+    periods: set[tuple[str, dt.datetime, dt.datetime]] = set()
+    if days is not None:
+        per_day = (
+            sa.select(
+                d.resource_id,
+                d.day,
+                sa.func.sum(d.usage_hours).label("hours"),
+                sa.func.count().label("groups"),
+            )
+            .where(
+                usage_spend(cost_daily),
+                d.resource_id.is_not(None),
+                d.usage_hours.is_not(None),
+                *_days(d.day, days),
+            )
+            .group_by(d.resource_id, d.day)
+            .subquery()
+        )
+        single = (
+            sa.select(per_day.c.resource_id, sa.func.sum(per_day.c.hours))
+            .where(per_day.c.groups == 1)
+            .group_by(per_day.c.resource_id)
+        )
+        for resource_id, total in connection.execute(single):
+            hours[resource_id] += float(total)
+        shared = sa.select(per_day.c.resource_id, per_day.c.day).where(per_day.c.groups > 1)
+        for resource_id, day in connection.execute(shared):
+            periods |= _periods(connection, [c.resource_id == resource_id], (day, day + DAY))
+    for edge in edges:
+        periods |= _periods(connection, [c.resource_id.is_not(None)], edge)
+    for resource_id, begin, finish in periods:
+        hours[resource_id] += (finish - begin) / dt.timedelta(hours=1)
+    return hours
+
+
+def _periods(
+    connection: Connection,
+    where: list[ColumnElement[bool]],
+    window: tuple[dt.datetime, dt.datetime],
+) -> set[tuple[str, dt.datetime, dt.datetime]]:
+    c = cost_line_items.c
+    query = (
+        sa.select(c.resource_id, c.charge_period_start, c.charge_period_end)
+        .where(
+            usage_spend(), c.charge_period_end.is_not(None), *where,
+            *_days(c.charge_period_start, window),
+        )
+        .distinct()
+    )  # fmt: skip
+    return {(row[0], row[1], row[2]) for row in connection.execute(query)}
 
 
 def catalog_on_demand_prices(connection: Connection, *, as_of: dt.datetime) -> pd.DataFrame:

@@ -3,8 +3,9 @@
 day and key, per GPU, or per run.
 
 Windows are half-open ``[start, end)`` on ``gpu_hourly.hour`` and on
-``cost_line_items.charge_period_start``. Spend is :func:`warehouse.queries.gpu.usage_spend`:
-credits, refunds and corrections are never spend.
+``cost_line_items.charge_period_start``; spend per day reads whole days from ``cost_daily``.
+Spend is :func:`warehouse.queries.gpu.usage_spend`: credits, refunds and corrections are never
+spend.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from warehouse.queries.gpu import _frame, _period_hours, gpu_hour_is_active, usage_spend
-from warehouse.schema import cost_line_items, gpu_hourly, instance_types, prices, resources
+from warehouse.rollups import partial_days, whole_days
+from warehouse.schema import (
+    cost_daily,
+    cost_line_items,
+    gpu_hourly,
+    instance_types,
+    prices,
+    resources,
+)
 from warehouse.types import decimal_sum
 
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -44,9 +53,22 @@ def daily_spend(connection: Connection, *, start: dt.datetime, end: dt.datetime)
     """Effective cost of usage per provider, account, service, currency and UTC day.
 
     Columns: provider, account_id, service, currency, day (``YYYY-MM-DD``), cost (Decimal).
+    Whole days come from ``cost_daily``; a partial first or last day from the line items (a
+    day is never read from both, so the rows need no second sum).
     """
-    c = cost_line_items.c
-    day = _utc_day(connection, c.charge_period_start).label("day")
+    days = whole_days(start, end)
+    rows = [] if days is None else _daily_rows(connection, cost_daily, "day", days)
+    for edge in partial_days(start, end):
+        rows += _daily_rows(connection, cost_line_items, "charge_period_start", edge)
+    columns = ["provider", "account_id", "service", "currency", "day", "cost"]
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def _daily_rows(
+    connection: Connection, table: sa.Table, time: str, window: tuple[dt.datetime, dt.datetime]
+) -> list[tuple[Any, ...]]:
+    c = table.c
+    day = _utc_day(connection, c[time]).label("day")
     # Group on the bare columns and fill the gaps in Python: repeating COALESCE expressions in
     # GROUP BY costs SQLite a second evaluation per row, and only a few hundred groups remain.
     keys = (
@@ -59,10 +81,10 @@ def daily_spend(connection: Connection, *, start: dt.datetime, end: dt.datetime)
     )
     query = (
         sa.select(*keys, day, decimal_sum(c.effective_cost).label("cost"))
-        .where(usage_spend(), c.charge_period_start >= start, c.charge_period_start < end)
+        .where(usage_spend(table), c[time] >= window[0], c[time] < window[1])
         .group_by(*keys, day)
     )
-    rows = [
+    return [
         (
             row.provider_name or "unknown",
             row.sub_account_id or row.billing_account_id or "",
@@ -73,8 +95,6 @@ def daily_spend(connection: Connection, *, start: dt.datetime, end: dt.datetime)
         )
         for row in connection.execute(query)
     ]
-    columns = ["provider", "account_id", "service", "currency", "day", "cost"]
-    return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
 # --- gpu_rightsizing ---------------------------------------------------------------------------

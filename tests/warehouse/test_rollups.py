@@ -5,6 +5,7 @@ what the loads gave; credits are rolled up but never counted as usage spend."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,8 +16,10 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from collectors.focus_files import FocusFile
+from spendwatch.cli import app
 from warehouse.load import DayWindowReplace, load_focus_batches
 from warehouse.queries.gpu import hourly_effective_costs
 from warehouse.queries.spend import daily_spend
@@ -248,3 +251,33 @@ def test_credits_are_rolled_up_but_are_never_usage_spend(engine: Engine) -> None
     assert costs.loc[0, "effective_cost"] == Decimal("48.00")
     assert costs.loc[0, "hours_billed"] == 24.0
     assert daily["cost"].tolist() == [Decimal("48.00")]
+
+
+def test_rebuild_rollups_command_switches_the_team_key_for_costs(
+    engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPENDWATCH_DATABASE__URL", db_url)
+    monkeypatch.delenv("SPENDWATCH_CONFIG", raising=False)
+    tags = '{"team": "nlp", "squad": "vision"}'
+    load_focus_batches(engine, [batch([line("i-1", at(1), "4.5", tags=tags)])])
+    runner = CliRunner()
+
+    def costs_by_team() -> list[dict[str, str]]:
+        result = runner.invoke(
+            app, ["costs", "--group-by", "team", "--from", "2024-09-01", "--format", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        parsed: list[dict[str, str]] = json.loads(result.stdout)
+        return parsed
+
+    assert [row["team"] for row in costs_by_team()] == ["nlp"]
+    monkeypatch.setenv("SPENDWATCH_TAGS__TEAM", "squad")
+    # Before the rebuild the rollup holds the old key: costs answers from the line items.
+    assert [row["team"] for row in costs_by_team()] == ["vision"]
+    done = runner.invoke(app, ["db", "rebuild-rollups"])
+    assert done.exit_code == 0, done.output
+    assert "rebuilt 1 daily rollup row(s) with team tag 'squad'" in done.stdout
+    assert rollup(engine) == grouped_line_items(engine, team_tag="squad")
+    assert costs_by_team() == [
+        {"team": "vision", "billed_cost": "4.5", "effective_cost": "4.5", "currency": "USD"}
+    ]

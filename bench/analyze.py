@@ -8,10 +8,12 @@ plus 5 M billing rows. ``--quick`` runs 0.1×, 0.2× and 0.4×; the full run 1×
 
 The warehouse is written with raw ``sqlite3.executemany`` in exactly the storage format
 SQLAlchemy uses (``SQLITE_DATETIME_FORMAT`` text, Money as decimal text) and cached under
-``bench/data/analyze_<gpus>g_<rows>r_v<N>.db``, so reruns only time the analysis. Each analysis
-runs in its own process (``--worker``) so its peak RSS is its own. There is no outside baseline
-for "the same rules"; the baseline is the smallest size of the same run, and the ratio shows
-whether time grows linearly with the data.
+``bench/data/analyze_<gpus>g_<rows>r_v<N>_s<schema>.db`` (``<schema>`` is a hash of the
+schema's DDL, so a schema change regenerates it), so reruns only time the analysis. The daily
+cost rollup is then built with ``warehouse.rollups.refresh_rollups``, the function loads use.
+Each analysis runs in its own process (``--worker``) so its peak RSS is its own. There is no
+outside baseline for "the same rules"; the baseline is the smallest size of the same run, and
+the ratio shows whether time grows linearly with the data.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from warehouse.types import SQLITE_DATETIME_FORMAT
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / "data"
-GENERATOR_VERSION = 2  # bump when the generated data changes, so caches are rebuilt
+GENERATOR_VERSION = 3  # bump when the generated data changes, so caches are rebuilt
 AS_OF = dt.datetime(2026, 8, 10, 12, tzinfo=dt.UTC)  # after both price snapshots
 HOURS = 30 * 24
 GPUS_1X = 10_000
@@ -106,7 +108,8 @@ def measure(scales: list[float]) -> list[dict[str, Any]]:
 
 def ensure_warehouse(scale: float) -> Path:
     gpus, billing_rows = round(GPUS_1X * scale), round(BILLING_ROWS_1X * scale)
-    path = DATA_DIR / f"analyze_{gpus}g_{billing_rows}r_v{GENERATOR_VERSION}.db"
+    name = f"analyze_{gpus}g_{billing_rows}r_v{GENERATOR_VERSION}_s{schema_version()}.db"
+    path = DATA_DIR / name
     if not path.exists():
         print(f"generating the {scale:g}x warehouse into {path} ...", flush=True)
         started = time.perf_counter()
@@ -116,6 +119,25 @@ def ensure_warehouse(scale: float) -> Path:
         partial.rename(path)
         print(f"  generated in {time.perf_counter() - started:.0f} s", flush=True)
     return path
+
+
+def schema_version() -> str:
+    """A short hash of the warehouse DDL: cached warehouses follow schema.py changes."""
+    import hashlib
+
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from warehouse.schema import metadata
+
+    dialect = sqlite.dialect()
+    statements = [str(CreateTable(t).compile(dialect=dialect)) for t in metadata.sorted_tables]
+    statements += sorted(
+        str(CreateIndex(i).compile(dialect=dialect))
+        for t in metadata.sorted_tables
+        for i in t.indexes
+    )
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:8]
 
 
 def _worker(path: Path) -> dict[str, Any]:
@@ -162,8 +184,15 @@ def generate_warehouse(path: Path, *, gpus: int, billing_rows: int) -> None:
         gpu_billing = _insert_gpu_hourly(connection, hosts, hours, text_hours, rng)
         _insert_billing(connection, hosts, gpu_billing, text_hours, billing_rows, rng)
         _insert_storage(connection, max(gpus // 2, 100), rng)
-    connection.execute("ANALYZE")
     connection.close()
+    # The rows above bypass the loader: build the rollup with the function every load uses.
+    from warehouse.rollups import DEFAULT_TEAM_TAG, EVERYTHING, refresh_rollups
+
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as rollup:
+        refresh_rollups(rollup, EVERYTHING, team_tag=DEFAULT_TEAM_TAG)
+        rollup.exec_driver_sql("ANALYZE")
+    engine.dispose()
 
 
 def _hosts(gpus: int) -> list[tuple[str, tuple[str, str, str, str, str | None]]]:

@@ -19,6 +19,7 @@ from spendwatch.commands import (
     demo,
     findings,
     ingest,
+    report,
     serve,
 )
 from spendwatch.config import ConfigError
@@ -44,6 +45,7 @@ app.command("demo")(demo.demo_command)
 app.add_typer(findings.app, name="findings")
 app.command("savings")(findings.savings_command)
 app.command("agent")(agent.agent_command)
+app.command("report")(report.report_command)
 
 
 @app.callback()

@@ -208,6 +208,12 @@ class DashboardSettings(BaseModel):
     allowed_users: list[str] = Field(default_factory=list)  # emails; case-insensitive
 
 
+class ReportSettings(BaseModel):
+    # `spendwatch report` and the scheduled job write spendwatch-report-YYYY-MM.html/.csv here.
+    out_dir: Path = Path("reports-out")
+    top_recommendations: int = Field(default=20, ge=1)
+
+
 class IngestSettings(BaseModel):
     batch_rows: int = 65_536
     default_currency: str = "USD"
@@ -232,6 +238,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     @field_validator("database")
     @classmethod

@@ -61,5 +61,15 @@ def alert_job() -> None:
     (log.info if report.ok else log.error)("alert: %s", report.summary())
 
 
+def report_job() -> None:
+    from spendwatch.commands.report import build_report, previous_month_of
+
+    settings = load_settings()
+    now = _now()
+    month = previous_month_of(now)
+    files = build_report(settings, month=month, out_dir=settings.reports.out_dir, as_of=now)
+    log.info("report: %s written to %s and %s", month, files.html, files.csv)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

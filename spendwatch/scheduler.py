@@ -62,6 +62,13 @@ JOBS: tuple[ScheduledJob, ...] = (
         {"minutes": 5},
         "queue reminders and deliver pending Slack notifications",
     ),
+    ScheduledJob(
+        "report",
+        "spendwatch.jobs:report_job",
+        "cron",
+        {"day": 2, "hour": 6, "minute": 0},
+        "write the previous month's rightsizing report into [reports] out_dir",
+    ),
 )
 
 # A late run still happens once (coalesce) if it is at most this late; a scheduler that was down

@@ -43,11 +43,13 @@ def test_a_standby_takes_over_when_the_holder_stops(engine: Engine) -> None:
 
 def test_schedule_lists_every_job_with_a_next_run_in_utc() -> None:
     rows = job_table(build_scheduler())
-    assert [row["job"] for row in rows] == ["collect", "analyze", "alert"]
+    assert [row["job"] for row in rows] == ["collect", "analyze", "alert", "report"]
     by_job = {row["job"]: row for row in rows}
     assert by_job["collect"]["next_run"].minute == 5
     assert by_job["analyze"]["next_run"].minute == 20
     assert by_job["alert"]["schedule"] == "every 5 minutes"
+    report = by_job["report"]["next_run"]
+    assert (report.day, report.hour, report.minute) == (2, 6, 0)
     assert all(row["next_run"].utcoffset().total_seconds() == 0 for row in rows)
     assert len({job.func for job in JOBS}) == len(JOBS)
 

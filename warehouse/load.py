@@ -45,9 +45,11 @@ from warehouse.rollups import (
     DAY,
     AccountPeriods,
     SourceDays,
+    constant_text,
     refresh_rollups,
     replace_rollup,
     rollup_team_tag,
+    sqlite_literal,
     sqlite_time_text,
 )
 from warehouse.schema import FOCUS_TIME_COLUMNS, collector_runs, cost_line_items
@@ -335,14 +337,14 @@ def _write_sqlite(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str)
     """
     batch = _present(batch)
     columns = _columns(batch)
-    literals = {"x_source": _sqlite_literal(source), "x_load_id": _sqlite_literal(load_id)}
+    literals = {"x_source": sqlite_literal(source), "x_load_id": sqlite_literal(load_id)}
     bound: list[tuple[str, pa.Array]] = []
     for name, array in zip(batch.schema.names, batch.columns, strict=True):
         if name in FOCUS_TIME_COLUMNS:  # the exact text SQLAlchemy's DateTime writes on SQLite
             array = sqlite_time_text(array)
-        constant = _constant_text(array)
+        constant = constant_text(array)
         if constant is not None:
-            literals[name] = _sqlite_literal(constant)
+            literals[name] = sqlite_literal(constant)
         else:
             bound.append((name, array))
     statement = "INSERT INTO cost_line_items ({}) VALUES ({})".format(  # noqa: S608 - names checked, literals quoted
@@ -355,21 +357,6 @@ def _write_sqlite(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str)
     for start in range(0, batch.num_rows, _SQLITE_ROWS_PER_CALL):
         values = [array.slice(start, _SQLITE_ROWS_PER_CALL).to_pylist() for _, array in bound]
         raw.executemany(statement, zip(*values, strict=True))
-
-
-def _constant_text(array: pa.Array) -> str | None:
-    """The batch's one value of a text column with no nulls, or None."""
-    if len(array) < 2 or array.null_count or not pa.types.is_string(array.type):
-        return None
-    if pc.count_distinct(array).as_py() != 1:
-        return None
-    value: str = array[0].as_py()
-    return None if "\x00" in value else value  # a NUL cannot go into SQL text; bind it
-
-
-def _sqlite_literal(value: str) -> str:
-    # SQLite string literals have no backslash escapes: doubling the quote is the whole rule.
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _write_postgres(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str) -> None:

@@ -19,7 +19,6 @@ charge_period_end) pairs: batches are first reduced per charge period, then per 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -198,10 +197,3 @@ def _money_text(sums: pa.ChunkedArray, scales: pa.ChunkedArray) -> pa.Array:
             values[i] = format(Decimal(values[i]), "f")
         chosen = pa.array(values, pa.string())
     return chosen
-
-
-def table_rows(table: pa.Table, *, slice_rows: int = 2048) -> Iterator[list[list[Any]]]:
-    """Column-wise Python values of ``table`` in slices (bounded memory for executemany)."""
-    for start in range(0, table.num_rows, slice_rows):
-        part = table.slice(start, slice_rows)
-        yield [part.column(i).to_pylist() for i in range(part.num_columns)]

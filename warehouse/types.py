@@ -12,7 +12,7 @@ Two differences between the dialects would otherwise corrupt money and time:
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -114,6 +114,11 @@ def _compile_decimal_sum_sqlite(element: decimal_sum, compiler: Any, **kw: Any) 
     return f"decimal_sum({compiler.process(element.clauses, **kw)})"
 
 
+# Python's default context rounds every sum to 28 significant digits; Azure exports carry 26
+# decimal places, so a month's total would silently lose cents' fractions. Sums use this one.
+EXACT_SUM = Context(prec=120)
+
+
 class DecimalSumAggregate:
     """The SQLite side of :class:`decimal_sum`; registered on every SQLite connection."""
 
@@ -125,7 +130,9 @@ class DecimalSumAggregate:
         if value is None:
             return
         self.seen = True
-        self.total += Decimal(value) if isinstance(value, str) else Decimal(str(value))
+        self.total = EXACT_SUM.add(
+            self.total, Decimal(value) if isinstance(value, str) else Decimal(str(value))
+        )
 
     def finalize(self) -> str | None:
         return format(self.total, "f") if self.seen else None

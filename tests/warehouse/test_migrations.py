@@ -71,3 +71,28 @@ def test_naive_datetimes_are_refused(db_url: str) -> None:
             {"source": "x", "status": "running", "started_at": dt.datetime(2024, 1, 1)},
         )
     engine.dispose()
+
+
+def test_decimal_sum_keeps_every_digit_past_28(db_url: str) -> None:
+    # 1234.56789012345678901234567890 has 34 significant digits; Python's default context
+    # would round the total to 28 of them.
+    engine = make_engine(db_url)
+    start = dt.datetime(2024, 9, 1, tzinfo=dt.UTC)
+    values = ["1234.56789012345678901234567890", "0.00000000000000000000000001"]
+    with engine.begin() as connection:
+        connection.execute(
+            cost_line_items.insert(),
+            [
+                {
+                    "billed_cost": Decimal(v),
+                    "x_source": "t",
+                    "x_load_id": "l",
+                    "charge_period_start": start,
+                }
+                for v in values
+            ],
+        )
+    with engine.connect() as connection:
+        total = connection.execute(sa.select(decimal_sum(cost_line_items.c.billed_cost))).scalar()
+    assert total == Decimal("1234.56789012345678901234567891")
+    engine.dispose()

@@ -1,10 +1,13 @@
-"""Build the demo warehouse: real FOCUS sample + a generated GPU fleet and storage estate, analyzed.
+"""Build the demo warehouse: real FOCUS sample + a generated GPU fleet and storage estate, with
+two weeks of analysis history.
 
 Everything goes through the code paths real data takes: billing files through the FOCUS reader
-and loader (``spendwatch ingest focus``), inventory through the inventory loader, telemetry
-through ``load_gpu_hourly``, the storage estate through ``load_storage`` (as the S3 collector
-writes it), then the analysis ``spendwatch analyze`` runs. The demo only ever
-writes inside its data folder.
+and loader (``spendwatch ingest focus``), inventory through the inventory loader, each host's
+``nvidia-smi`` log through ``spendwatch ingest nvidia-smi``'s function, the storage estate
+through ``load_storage`` (as the S3 collector writes it), then ``spendwatch analyze``'s
+``analyze_now`` once a day for 14 days and once at ``as_of`` (findings and queued Slack
+notifications as in production), then a snooze and a dismissal through
+``set_finding_status``. The demo only ever writes inside its data folder.
 """
 
 from __future__ import annotations
@@ -16,21 +19,19 @@ import os
 import time
 from pathlib import Path
 
-from spendwatch import demo_fleet, demo_storage
-from spendwatch.commands.analyze import idle_gpu_policy, run_analysis
+from spendwatch import demo_fleet, demo_history, demo_nvidia_smi
 from spendwatch.commands.ingest import ingest_focus_files
 from spendwatch.config import DatabaseSettings, Settings
 from warehouse.db import make_engine, upgrade
 from warehouse.errors import InputError
-from warehouse.load_gpu import load_gpu_hourly
 from warehouse.load_inventory import load_inventory
-from warehouse.load_storage import load_storage
 
 # The FOCUS sample bills September 2024; the fleet's 30 days end where that month ends, so the
 # sample and the fleet share one month on every page.
 DEMO_AS_OF = dt.datetime(2024, 10, 1, tzinfo=dt.UTC)
 DEMO_DB = "spendwatch-demo.db"
 FLEET_CSV = "gpu-fleet-focus.csv"
+NVIDIA_SMI_DIR = "nvidia-smi"
 FOCUS_SAMPLE = Path("focus") / "sample-data" / "focus_sample.csv"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,13 +40,21 @@ REPO = Path(__file__).resolve().parents[1]
 class DemoSummary:
     database_url: str
     data_dir: Path
+    as_of: dt.datetime
     sample_rows: int
     fleet_billing_rows: int
     gpu_hourly_rows: int
     hosts: int
-    findings: int
+    findings: int  # found by the last analysis (open, snoozed or dismissed)
     seconds: float
-    storage_rows: int = 0  # storage_inventory rows: prefixes x storage classes
+    storage_rows: int = 0  # storage_inventory rows: one snapshot a day x prefixes x classes
+    telemetry_files: int = 0
+    telemetry_samples: int = 0
+    analyses: int = 0  # the daily history plus the run at as_of
+    statuses: dict[str, int] = dataclasses.field(default_factory=dict)  # findings per status
+    pending_alerts: int = 0
+    snoozed_id: int | None = None
+    dismissed_id: int | None = None
 
 
 def shared_data_dir() -> Path:
@@ -74,8 +83,12 @@ def build_demo(
     seed: int = 7,
     host_count: int = 30,
     days: int = 30,
+    workers: int | None = None,
 ) -> DemoSummary:
-    """Rebuild the demo warehouse from scratch in ``data_dir``."""
+    """Rebuild the demo warehouse from scratch in ``data_dir``.
+
+    ``workers``: processes parsing the nvidia-smi logs (default: up to 2, by CPU count).
+    """
     started = time.perf_counter()
     data_dir.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):  # a fresh build each time, so re-runs are identical
@@ -89,32 +102,50 @@ def build_demo(
         hosts = demo_fleet.generate_fleet(seed=seed, host_count=host_count)
         fleet_csv = write_fleet_billing(data_dir / FLEET_CSV, hosts, as_of=as_of, days=days)
         fleet_rows = ingest_focus_file(fleet_csv, settings=settings)
+        priced = as_of - dt.timedelta(days=days)
         load_inventory(
             engine,
-            shapes=demo_fleet.instance_type_records(),
-            price_records=demo_fleet.price_records(effective_at=as_of - dt.timedelta(days=days)),
+            shapes=demo_fleet.instance_type_records(demo_fleet.DEMO_SHAPES),
+            price_records=[
+                *demo_fleet.price_records(effective_at=priced, shapes=demo_fleet.DEMO_SHAPES),
+                *demo_fleet.spot_price_records(effective_at=priced),
+            ],
             resource_records=demo_fleet.resource_records(hosts, as_of=as_of, days=days),
             updated_at=as_of,
         )
-        with engine.begin() as connection:
-            gpu_rows = load_gpu_hourly(
-                connection,
-                list(demo_fleet.gpu_hourly_rows(hosts, as_of=as_of, days=days, seed=seed)),
-            )
-        storage_rows = load_storage(engine, demo_storage.storage_estate(as_of=as_of))
-        result = run_analysis(engine, as_of=as_of, policy=idle_gpu_policy(settings))
+        telemetry = demo_nvidia_smi.load_fleet_telemetry(
+            settings.database.url,
+            data_dir / NVIDIA_SMI_DIR,
+            hosts,
+            as_of=as_of,
+            days=days,
+            seed=seed,
+            workers=workers if workers is not None else min(2, os.cpu_count() or 1),
+        )
+        times = demo_history.run_times(as_of=as_of, days=days)
+        results, storage_rows = demo_history.replay(engine, settings=settings, times=times)
+        acted = demo_history.triage(engine, at=as_of)
+        state = demo_history.statuses(engine)
     finally:
         engine.dispose()
     return DemoSummary(
         database_url=settings.database.url,
         data_dir=data_dir,
+        as_of=as_of,
         sample_rows=sample_rows,
         fleet_billing_rows=fleet_rows,
-        gpu_hourly_rows=gpu_rows,
+        gpu_hourly_rows=telemetry.rows,
         hosts=len(hosts),
-        findings=len(result.findings),
+        findings=len(results[-1].findings),
         seconds=time.perf_counter() - started,
         storage_rows=storage_rows,
+        telemetry_files=telemetry.files,
+        telemetry_samples=telemetry.samples,
+        analyses=len(results),
+        statuses=state["findings"],
+        pending_alerts=state["pending_alerts"],
+        snoozed_id=acted.get("snoozed"),
+        dismissed_id=acted.get("dismissed"),
     )
 
 

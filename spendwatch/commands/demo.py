@@ -9,9 +9,31 @@ from typing import Annotated
 import typer
 
 from spendwatch.commands.dashboard import serve_dashboard
-from spendwatch.demo import build_demo, shared_data_dir
+from spendwatch.demo import DEMO_DB, DemoSummary, build_demo, shared_data_dir
 
 DEFAULT_DATA_DIR = Path("demo-data")
+STATUS_ORDER = ("open", "snoozed", "dismissed", "resolved")
+
+
+def summary_lines(summary: DemoSummary) -> list[str]:
+    """What was built, what the history left behind, and how to see the queued alerts."""
+    counts = ", ".join(
+        f"{summary.statuses[status]} {status}"
+        for status in STATUS_ORDER
+        if summary.statuses.get(status)
+    )
+    stamp = summary.as_of.isoformat().replace("+00:00", "Z")
+    return [
+        f"demo warehouse {summary.data_dir / DEMO_DB} built in {summary.seconds:.1f} s: "
+        f"{summary.sample_rows} sample billing rows, {summary.hosts} GPU hosts "
+        f"({summary.fleet_billing_rows} billing rows; {summary.telemetry_samples} nvidia-smi "
+        f"samples in {summary.telemetry_files} logs -> {summary.gpu_hourly_rows} GPU-hours)",
+        f"analyzed daily at 12:00 UTC for {summary.analyses - 1} days, then as of {stamp}: "
+        f"{sum(summary.statuses.values())} findings ({counts or 'none'}); "
+        f"{summary.pending_alerts} Slack notifications queued",
+        f"see them: SPENDWATCH_DATABASE__URL={summary.database_url} "
+        f"spendwatch alert --dry-run --as-of {stamp}",
+    ]
 
 
 def demo_command(
@@ -24,14 +46,11 @@ def demo_command(
     ] = DEFAULT_DATA_DIR,
     port: int = typer.Option(8501, "--port", help="Dashboard port on 127.0.0.1."),
 ) -> None:
-    """Build a demo warehouse (public samples + a generated GPU fleet) and open the dashboard."""
+    """Build a demo warehouse (public samples + a generated GPU fleet with two weeks of
+    findings and queued alerts) and open the dashboard."""
     summary = build_demo(data_dir, shared_data=shared_data_dir())
-    typer.echo(
-        f"demo warehouse {summary.data_dir / 'spendwatch-demo.db'} built in "
-        f"{summary.seconds:.1f} s: {summary.sample_rows} sample billing rows, "
-        f"{summary.hosts} GPU hosts ({summary.fleet_billing_rows} billing rows, "
-        f"{summary.gpu_hourly_rows} GPU-hours), {summary.findings} findings"
-    )
+    for line in summary_lines(summary):
+        typer.echo(line)
 
     def ready(url: str) -> None:
         typer.echo(f"dashboard at {url} (Ctrl-C to stop)")

@@ -40,6 +40,7 @@ from spendwatch import demo_fleet
 from warehouse.load_gpu import load_gpu_hourly
 from warehouse.load_inventory import load_inventory
 from warehouse.load_storage import PrefixUsage, StorageSnapshot, load_storage
+from warehouse.rollups import DEFAULT_TEAM_TAG, EVERYTHING, refresh_rollups
 from warehouse.runs import fail_run, finish_run, start_run
 from warehouse.schema import (
     FOCUS_MONEY_COLUMNS,
@@ -286,6 +287,8 @@ def fill_demo_like(engine: Engine) -> None:
             connection, list(demo_fleet.gpu_hourly_rows(HOSTS, as_of=AS_OF, days=DAYS, seed=1))
         )
         connection.execute(sa.insert(cost_line_items), _line_items())
+        # These line items bypass the loader, so rebuild the daily rollup the spend pages read.
+        refresh_rollups(connection, EVERYTHING, team_tag=DEFAULT_TEAM_TAG)
         rows = _findings()
         for row in rows:  # executemany takes its columns from the first row
             row.setdefault("resolved_at", None)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from warehouse.queries.gpu import usage_spend
 from warehouse.schema import (
     collector_runs,
+    cost_daily,
     cost_line_items,
     findings,
     gpu_hourly,
@@ -67,10 +68,14 @@ def _spend_filters(
 
 
 def spend_window(connection: Connection) -> dict[str, Any] | None:
-    """First and last billed day, providers and currencies present; None for an empty warehouse."""
-    column = cost_line_items.c
+    """First and last billed day, providers and currencies present; None for an empty warehouse.
+
+    Read from ``cost_daily``: its ``day`` is the UTC day of ``charge_period_start`` and its
+    ``line_count`` the line items of each group, so this answers the same as the line items.
+    """
+    column = cost_daily.c
     first, last = connection.execute(
-        sa.select(sa.func.min(column.charge_period_start), sa.func.max(column.charge_period_start))
+        sa.select(sa.func.min(column.day), sa.func.max(column.day))
     ).one()
     if first is None:
         return None
@@ -80,12 +85,12 @@ def spend_window(connection: Connection) -> dict[str, Any] | None:
         .distinct()
         .order_by(column.provider_name)
     ).all()
-    # The currency with the most rows first: it is the default view.
+    # The currency with the most line items first: it is the default view.
     currencies = connection.scalars(
         sa.select(column.billing_currency)
         .where(column.billing_currency.is_not(None))
         .group_by(column.billing_currency)
-        .order_by(sa.func.count().desc(), column.billing_currency)
+        .order_by(sa.func.sum(column.line_count).desc(), column.billing_currency)
     ).all()
     return {
         "first_day": _as_date(first),
@@ -236,38 +241,39 @@ def latest_collector_runs(connection: Connection) -> list[dict[str, Any]]:
 def daily_cost_rollup(
     connection: Connection, *, start: dt.date, end: dt.date, team_tag: str
 ) -> list[dict[str, Any]]:
-    """The one pass over the line items the spend pages make: billed and effective cost per UTC
-    day, provider, account, service, team tag value, currency and whether it is usage spend.
+    """Billed and effective cost per UTC day, provider, account, service, team tag value,
+    currency and whether it is usage spend: the rows every spend page is cut from.
 
     Every spend figure on the Overview (totals, daily charts, movers, team split, forecast) is
-    cut from these few hundred rows, so a page view scans ``cost_line_items`` once per cache
-    period instead of once per chart. ``usage`` follows :func:`warehouse.queries.gpu.usage_spend`
+    cut from these few hundred rows, so a page view reads the warehouse once per cache period
+    instead of once per chart. The days are whole UTC days, so they come from the daily rollup
+    ``cost_daily``; only when some of its rows in the window were built with another team tag
+    key than ``team_tag`` (the key changed without ``spendwatch db rebuild-rollups``) are the
+    line items read instead. ``usage`` follows :func:`warehouse.queries.gpu.usage_spend`
     (credits and refunds are never spend), the basis of the anomaly rule and the forecast.
     """
-    column = cost_line_items.c
-    day = utc_day(column.charge_period_start, connection.dialect.name).label("day")
-    usage = sa.case((usage_spend(), 1), else_=0).label("usage")
-    keys = (
-        column.provider_name,
-        column.sub_account_id,
-        column.billing_account_id,
-        column.service_name,
-        column.service_category,
-        column.tags[team_tag].as_string().label("team"),
-        column.billing_currency,
+    lower, upper = _day_bounds(start, end)
+    daily = cost_daily.c
+    other_key = sa.select(daily.id).where(
+        daily.day >= lower, daily.day < upper, daily.team_tag != team_tag
     )
-    query = (
-        sa.select(
-            day,
-            *keys,
-            usage,
-            decimal_sum(column.billed_cost).label("billed"),
-            decimal_sum(column.effective_cost).label("effective"),
-            sa.func.count().label("line_items"),
+    if connection.scalar(other_key.limit(1)) is None:
+        query = _rollup_query(
+            cost_daily,
+            day=utc_day(daily.day, connection.dialect.name),
+            team=daily.team,
+            line_items=sa.func.sum(daily.line_count),
+            window=(daily.day >= lower, daily.day < upper),
         )
-        .where(*_spend_filters(start=start, end=end, provider=None, currency=None))
-        .group_by(day, *keys, usage)
-    )
+    else:
+        items = cost_line_items.c
+        query = _rollup_query(
+            cost_line_items,
+            day=utc_day(items.charge_period_start, connection.dialect.name),
+            team=items.tags[team_tag].as_string(),
+            line_items=sa.func.count(),
+            window=_spend_filters(start=start, end=end, provider=None, currency=None),
+        )
     return [
         {
             "day": _as_date(row.day),
@@ -284,6 +290,35 @@ def daily_cost_rollup(
         }
         for row in connection.execute(query)
     ]
+
+
+def _rollup_query(
+    table: sa.Table, *, day: Any, team: Any, line_items: Any, window: Sequence[Any]
+) -> sa.Select[Any]:
+    """The daily_cost_rollup grouping over ``cost_daily`` or ``cost_line_items`` (same columns)."""
+    column = table.c
+    usage = sa.case((usage_spend(table), 1), else_=0).label("usage")
+    keys = (
+        day.label("day"),
+        column.provider_name,
+        column.sub_account_id,
+        column.billing_account_id,
+        column.service_name,
+        column.service_category,
+        team.label("team"),
+        column.billing_currency,
+    )
+    return (
+        sa.select(
+            *keys,
+            usage,
+            decimal_sum(column.billed_cost).label("billed"),
+            decimal_sum(column.effective_cost).label("effective"),
+            line_items.label("line_items"),
+        )
+        .where(*window)
+        .group_by(*keys, usage)
+    )
 
 
 def gpu_hourly_series(

@@ -7,6 +7,9 @@ running both is never double counted:
   ``Hostname``; under MIG also ``GPU_I_ID`` and ``GPU_I_PROFILE``; with the Kubernetes pod
   mapper also ``namespace``, ``pod`` and ``container``. Memory is in MiB. Under MIG there is
   no ``DCGM_FI_DEV_GPU_UTIL`` at all, only the profiling ratio ``DCGM_FI_PROF_GR_ENGINE_ACTIVE``.
+  Power is the gauge ``DCGM_FI_DEV_POWER_USAGE`` (W); counter configs that drop it may still
+  export ``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION``, a counter in mJ since the driver loaded,
+  which goes back to ~0 when the driver reloads.
 * utkuozdemir/nvidia_gpu_exporter (``source="nvidia_smi_exporter"``): metrics carry only
   ``uuid``; the model name is on the separate ``nvidia_smi_gpu_info`` series. Utilization is a
   0-1 ratio and memory is already in bytes.
@@ -32,6 +35,8 @@ class ExporterMetrics:
     mem_to_bytes: int
     power: str | None
     engine_active: str | None = None  # 0-1 ratio
+    energy: str | None = None  # a counter; read only for GPUs without the power gauge
+    energy_to_joules: float = 1.0
     mem_free: str | None = None  # total = used + free when there is no total metric
     mem_total: str | None = None
     model_label: str | None = None  # on the metric series themselves
@@ -63,6 +68,8 @@ DCGM = ExporterMetrics(
     mem_free="DCGM_FI_DEV_FB_FREE",
     mem_to_bytes=MIB,
     power="DCGM_FI_DEV_POWER_USAGE",
+    energy="DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    energy_to_joules=0.001,  # mJ
     model_label="modelName",
     mig_instance_label="GPU_I_ID",
     mig_profile_label="GPU_I_PROFILE",
@@ -102,5 +109,7 @@ def dcgm_counters(csv_text: str) -> dict[str, str]:
 def missing_dcgm_counters(csv_text: str) -> list[str]:
     """The metrics this collector reads that a counters CSV does not enable."""
     enabled = dcgm_counters(csv_text)
-    wanted = [DCGM.util, DCGM.mem_used, DCGM.mem_free, DCGM.power, DCGM.engine_active]
+    # The energy counter stands in for the power gauge (power is derived from its increase).
+    power = DCGM.energy if DCGM.energy in enabled else DCGM.power
+    wanted = [DCGM.util, DCGM.mem_used, DCGM.mem_free, power, DCGM.engine_active]
     return [name for name in wanted if name and name not in enabled]

@@ -10,6 +10,16 @@ covers exactly [H, H+1h) at Prometheus' millisecond resolution, and we store ``h
 the START of the hour the samples fall in. A sample stamped 02:00:00.000 therefore belongs to
 the 02:00 hour, the same half-open convention every SQL query in the warehouse uses.
 
+Power is the mean of the power gauge. A GPU that exports no gauge but an energy counter
+(``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION``, mJ since the driver loaded) gets the hour's energy
+from ``increase(...[1h])`` divided by 3600 s. ``increase`` adds back the value lost at a counter
+reset (a driver reload starts the counter again near 0), where last - first would go negative;
+the one scrape interval spanning the reset is lost. It also extrapolates to the window edges:
+with samples from H to the last scrape before H+1h the window is covered, so the figure is the
+hour's mean power. For an hour a GPU was only partly reporting, the gauge gives the mean while
+it reported but the counter gives the energy spread over the whole hour (a GPU gone at half
+past reads about half), because PromQL offers no first-sample time to divide by instead.
+
 Each series is keyed inside PromQL by ``label_replace``: the resource is the first non-empty
 of the configured resource label, the fallback label and ``instance``; the GPU is ``UUID``
 else ``gpu`` (plus ``GPU_I_ID`` for a MIG slice). Series lacking either are skipped and counted.
@@ -199,6 +209,19 @@ class PrometheusGpuCollector:
         peak = self._keyed(f"max_over_time({metric}[1h])", exporter)
         return f"max by ({self._by(exporter)}) ({peak})"
 
+    def _power(self, exporter: ExporterMetrics) -> str | None:
+        gauge = self._avg(exporter.power, exporter) if exporter.power else None
+        if not exporter.energy:
+            return gauge
+        # Series of one GPU within a scrape job are added up (a new pod splits the series
+        # mid-hour); two jobs scraping one exporter see the same joules, so the larger is kept.
+        by = self._by(exporter)
+        increase = self._keyed(f"increase({exporter.energy}[1h])", exporter)
+        joules = f"max by ({by}) (sum by ({by}, job) ({increase})) * {exporter.energy_to_joules!r}"
+        watts = f"{joules} / {HOUR}"
+        # `or` keeps the counter only for label sets (GPUs) the gauge has no value for.
+        return f"({gauge}) or ({watts})" if gauge else watts
+
     def _counts(self, metric: str, exporter: ExporterMetrics) -> str:
         by = self._by(exporter, "job", *exporter.detail_labels)
         return f"sum by ({by}) ({self._keyed(f'count_over_time({metric}[1h])', exporter)})"
@@ -225,7 +248,7 @@ class PrometheusGpuCollector:
             "mem_avg": self._avg(exporter.mem_used, exporter),
             "mem_max": self._max(exporter.mem_used, exporter),
             "mem_total": self._mem_total(exporter),
-            "power_avg": exporter.power and self._avg(exporter.power, exporter),
+            "power_avg": self._power(exporter),
         }
         if exporter.info_metric and exporter.info_model_label:
             info = self._keyed(f"last_over_time({exporter.info_metric}[1h])", exporter)

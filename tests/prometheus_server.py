@@ -48,12 +48,23 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ",".join(escaped) + "}"
 
 
-def write_openmetrics(path: Path, families: Mapping[str, Iterable[SeriesSamples]]) -> int:
-    """Write gauge families in OpenMetrics text (one family's samples together); returns samples."""
+def write_openmetrics(
+    path: Path,
+    families: Mapping[str, Iterable[SeriesSamples]],
+    *,
+    types: Mapping[str, str] | None = None,
+) -> int:
+    """Write families in OpenMetrics text (one family's samples together); returns samples.
+
+    Families are gauges unless ``types`` names another OpenMetrics type. OpenMetrics wants a
+    counter's samples named ``<family>_total``, which dcgm-exporter's counters (Prometheus text
+    format) are not, so they are declared ``unknown``: the TSDB stores no type, and PromQL's
+    ``increase()`` reads the same samples either way.
+    """
     written = 0
     with path.open("w") as out:
         for name, series_list in families.items():
-            out.write(f"# TYPE {name} gauge\n")
+            out.write(f"# TYPE {name} {(types or {}).get(name, 'gauge')}\n")
             for labels, samples in series_list:
                 prefix = name + _labels(labels)
                 for timestamp, value in samples:

@@ -17,6 +17,9 @@ from tests.prometheus_server import SeriesSamples
 STEP = 15  # seconds between scrapes: 240 samples per hour
 HOURS = 8
 MIB = 1024 * 1024
+ENERGY = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"  # a counter, mJ since the driver loaded
+# Types other than gauge, for write_openmetrics.
+TYPES = {ENERGY: "unknown"}
 
 
 def window_start(now: dt.datetime) -> dt.datetime:
@@ -72,6 +75,9 @@ def build_fleet(h0: int) -> dict[str, list[SeriesSamples]]:
     add("DCGM_FI_DEV_FB_USED", a, lambda t: 30000 if busy(t) else 500, stop=end + 1)
     add("DCGM_FI_DEV_FB_FREE", a, lambda t: 40960 - (30000 if busy(t) else 500), stop=end + 1)
     add("DCGM_FI_DEV_POWER_USAGE", a, lambda t: 300 if busy(t) else 60, stop=end + 1)
+    # A also exports the energy counter, deliberately at a steady 1000 W so the power column
+    # tells which one was read: the gauge must win.
+    add(ENERGY, a, lambda t: 8_000_000_000 + 1_000_000 * (t - h0), stop=end + 1)
 
     # B: an idle T4 found by Hostname only (like the real scrape).
     b = dcgm_labels(
@@ -166,6 +172,46 @@ def build_fleet(h0: int) -> dict[str, list[SeriesSamples]]:
         add("DCGM_FI_DEV_GPU_UTIL", k, const(util), start=start, stop=stop)
         add("DCGM_FI_DEV_FB_USED", k, lambda t: 1000, start=start, stop=stop)
         add("DCGM_FI_DEV_FB_FREE", k, lambda t: 22000, start=start, stop=stop)
+
+    # I: no power gauge, only the energy counter (mJ): 300 W until 02:00, then 200 W, and the
+    # driver reloads at 02:30, so the sample at 02:30:00 reads 0 and counting starts again.
+    i = dcgm_labels(
+        UUID="GPU-a10g-energy",
+        modelName="NVIDIA A10G",
+        instance_id="i-0energy",
+        instance="10.0.0.10:9400",
+        job="dcgm",
+    )
+    low, reset = h0 + 2 * 3600, h0 + 2 * 3600 + 1800
+
+    def energy_mj(t: int) -> int:
+        if t >= reset:
+            return 200_000 * (t - reset)
+        if t >= low:
+            return 5_000_000_000 + 300_000 * (low - h0) + 200_000 * (t - low)
+        return 5_000_000_000 + 300_000 * (t - h0)
+
+    add("DCGM_FI_DEV_GPU_UTIL", i, const(80))
+    add("DCGM_FI_DEV_FB_USED", i, const(4000))
+    add("DCGM_FI_DEV_FB_FREE", i, const(19000))
+    add(ENERGY, i, energy_mj)
+
+    # J: the exporter restarts at 04:30 and scrapes again from 04:35: a 5-minute gap in every
+    # series. Util 50 before the restart, 28 after. No power gauge; the energy counter keeps
+    # counting through the gap at 250 W (a restart of the exporter does not reload the driver).
+    j = dcgm_labels(
+        UUID="GPU-a10g-restart",
+        modelName="NVIDIA A10G",
+        instance_id="i-0restart",
+        instance="10.0.0.11:9400",
+        job="dcgm",
+    )
+    down, up = h0 + 4 * 3600 + 1800, h0 + 4 * 3600 + 2100
+    for start, stop in ((h0, down), (up, end)):
+        add("DCGM_FI_DEV_GPU_UTIL", j, lambda t: 50 if t < down else 28, start=start, stop=stop)
+        add("DCGM_FI_DEV_FB_USED", j, const(1000), start=start, stop=stop)
+        add("DCGM_FI_DEV_FB_FREE", j, const(22000), start=start, stop=stop)
+        add(ENERGY, j, lambda t: 9_000_000_000 + 250_000 * (t - h0), start=start, stop=stop)
 
     # H: samples with no GPU labels, as in the real scrape: one bare, one with only the target.
     add("DCGM_FI_PROF_GR_ENGINE_ACTIVE", {}, lambda t: 0)

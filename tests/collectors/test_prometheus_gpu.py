@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from collectors.base import collection_window, run_collector
 from collectors.prometheus_gpu import PrometheusGpuCollector
 from spendwatch.cli import app
-from tests.collectors.prometheus_fleet import HOURS, MIB, build_fleet, window_start
+from tests.collectors.prometheus_fleet import HOURS, MIB, TYPES, build_fleet, window_start
 from tests.prometheus_server import running_prometheus, write_openmetrics
 from warehouse.load_gpu import gpu_hourly_rows
 from warehouse.runs import last_runs
@@ -35,7 +35,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dt.da
     h0 = window_start(dt.datetime.now(dt.UTC))
     workdir = tmp_path_factory.mktemp("prometheus-fleet")
     openmetrics = workdir / "fleet.om.txt"
-    write_openmetrics(openmetrics, build_fleet(int(h0.timestamp())))
+    write_openmetrics(openmetrics, build_fleet(int(h0.timestamp())), types=TYPES)
     with running_prometheus(openmetrics, workdir) as url:
         yield url, h0
 
@@ -64,9 +64,10 @@ def test_hourly_rollups_equal_the_hand_worked_values(
     result = collect_fleet(engine, url, h0)
     gpus = rows_by_gpu(engine)
 
-    # 8 GPUs x 8 hours, MIG slices count as GPUs, minus the 4 hours after termination.
-    assert result.rows == 68
-    assert sum(len(rows) for rows in gpus.values()) == 68
+    # 11 (source, GPU) pairs x 8 hours (MIG slices count as GPUs, GPU-both is read by both
+    # exporters), minus the 4 hours after termination.
+    assert result.rows == 11 * 8 - 4
+    assert sum(len(rows) for rows in gpus.values()) == 84
     assert result.watermark == h0 + 8 * H
     # The bare engine-active series and the one with only a scrape target have no GPU id.
     assert result.details["skipped_series"] == 2
@@ -82,6 +83,7 @@ def test_hourly_rollups_equal_the_hand_worked_values(
     assert column(busy, "sample_count") == [240] * 8
     assert column(busy, "mem_used_avg_bytes") == [500 * MIB] + [30000 * MIB] * 4 + [500 * MIB] * 3
     assert column(busy, "mem_total_bytes") == [40960 * MIB] * 8  # used + free
+    # The gauge wins over A's energy counter (a steady 1000 W).
     assert column(busy, "power_avg_watts") == [60, 300, 300, 300, 300, 60, 60, 60]
     assert column(busy, "engine_active_avg") == [None] * 8  # no profiling metrics exported
     assert busy[0]["gpu_model"] == "NVIDIA A100-SXM4-40GB"
@@ -135,6 +137,51 @@ def test_hourly_rollups_equal_the_hand_worked_values(
     assert pod[0]["labels"] == {"namespace": "ml", "pod": "train-a", "container": "trainer"}
 
 
+def test_power_from_the_energy_counter_across_a_driver_reload(
+    engine: Engine, fleet: tuple[str, dt.datetime]
+) -> None:
+    url, h0 = fleet
+    collect_fleet(engine, url, h0)
+    energy = gpus_power(engine, "i-0energy", "GPU-a10g-energy")
+    # increase() over the point at H+1h-1ms sees the 240 samples H, H+15 s, ..., H+59:45, and
+    # extrapolates (Prometheus' rule) to each window edge that is nearer than 1.1 x the mean
+    # sample spacing (15 s): 0.001 s before the first sample and 14.999 s after the last, so
+    # the 3585 s sampled stretch is scaled to exactly 3600 s.
+    # Hours 0-1 at 300 W: (300 W x 3585 s) x 3600 / 3585 / 3600 s = 300 W.
+    # Hour 2: 200 W, counter back to 0 at 02:30:00. increase() adds the last value before the
+    # drop back in, so it sees 200 W over the 238 scrape intervals that do not span the reset
+    # (3570 s); the 15 s interval ending at 0 is lost. 200 x 3570 J x 3600 / 3585 / 3600 s =
+    # 200 x 3570 / 3585 W. A naive last - first would be (200 x 1785 - 7,160,000) J / 3600 s,
+    # about -1889.7 W.
+    # Hours 3-7: 200 W after the reset (the counter starts near 0; it holds 1800 s of energy at
+    # 03:00, too far from 0 for Prometheus to cut the extrapolation short): 200 W.
+    assert energy == pytest.approx([300, 300, 200 * 3570 / 3585, 200, 200, 200, 200, 200])
+    assert energy[2] == pytest.approx(199.16318, abs=1e-5)
+
+
+def test_an_exporter_restart_gap_adds_no_samples(
+    engine: Engine, fleet: tuple[str, dt.datetime]
+) -> None:
+    url, h0 = fleet
+    collect_fleet(engine, url, h0)
+    restart = rows_by_gpu(engine)[("dcgm", "i-0restart", "GPU-a10g-restart")]
+    assert column(restart, "hour") == [h0 + i * H for i in range(8)]
+    # 04:30:00-04:34:45 were never scraped: 240 - 20 = 220 samples in hour 4.
+    assert column(restart, "sample_count") == [240] * 4 + [220] + [240] * 3
+    # Hour 4: 120 samples at 50 before the restart, 100 at 28 after: (6000 + 2800) / 220 = 40.
+    # (Filling the gap with zeros would give 36.67, carrying 50 over it 40.83.)
+    assert column(restart, "util_avg") == [50] * 4 + [40] + [28] * 3
+    assert column(restart, "util_max") == [50] * 5 + [28] * 3
+    # The energy counter kept counting through the gap at 250 W. Hour 4 samples run from
+    # 04:00:00 to 04:59:45 as before (219 intervals, mean 3585/219 = 16.37 s), both edges are
+    # within 1.1 x that, so the 3585 s are again scaled to 3600 s: 250 W, gap included.
+    assert gpus_power(engine, "i-0restart", "GPU-a10g-restart") == pytest.approx([250] * 8)
+
+
+def gpus_power(engine: Engine, resource: str, gpu: str) -> list[Any]:
+    return column(rows_by_gpu(engine)[("dcgm", resource, gpu)], "power_avg_watts")
+
+
 def test_recollecting_in_small_chunks_writes_the_same_rows(
     engine: Engine, fleet: tuple[str, dt.datetime]
 ) -> None:
@@ -149,7 +196,7 @@ def test_recollecting_in_small_chunks_writes_the_same_rows(
         second = [
             {k: v for k, v in row.items() if k != "id"} for row in gpu_hourly_rows(connection)
         ]
-    assert again.rows == 68
+    assert again.rows == 84
     assert second == first
 
 
@@ -160,9 +207,9 @@ def test_run_is_recorded_and_the_next_window_starts_at_watermark_minus_lookback(
     collector = PrometheusGpuCollector(url)
     # "now" mid-hour 08:40: only the complete hours up to 08:00 are loaded.
     outcome = run_collector(engine, collector, now=h0 + 8 * H + dt.timedelta(minutes=40), since=h0)
-    assert (outcome.status, outcome.rows, outcome.watermark) == ("succeeded", 68, h0 + 8 * H)
+    assert (outcome.status, outcome.rows, outcome.watermark) == ("succeeded", 84, h0 + 8 * H)
     run = last_runs(engine)["prometheus"]
-    assert (run.status, run.rows, run.watermark, run.error) == ("succeeded", 68, h0 + 8 * H, None)
+    assert (run.status, run.rows, run.watermark, run.error) == ("succeeded", 84, h0 + 8 * H, None)
     assert run.details == {"queries": 20, "skipped_series": 2, "hours": 8}
     since, until = collection_window(engine, collector, now=h0 + 10 * H)
     assert (since, until) == (h0 + 6 * H, h0 + 10 * H)
@@ -184,7 +231,7 @@ def test_cli_collects_and_lists(
     assert result.exit_code == 0, result.output
     [run] = json.loads(result.stdout)
     assert run["status"] == "succeeded"
-    assert run["rows"] == 68
+    assert run["rows"] == 84
     assert run["watermark"] == (h0 + 8 * H).isoformat().replace("+00:00", "Z")
 
     listed = runner.invoke(app, ["collect", "--list", "--format", "json"])

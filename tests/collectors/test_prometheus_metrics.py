@@ -30,3 +30,14 @@ def test_a_trimmed_counters_file_reports_what_is_missing() -> None:
         DCGM.power,
         DCGM.engine_active,
     ]
+
+
+def test_the_energy_counter_stands_in_for_a_dropped_power_gauge(shared_data: Path) -> None:
+    text = (shared_data / "gpu/dcgm-exporter-counters/default-counters.csv").read_text()
+    # Upstream's own default file declares the energy counter next to the power gauge.
+    assert dcgm_counters(text)["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"] == "counter"
+    without_gauge = "\n".join(
+        line for line in text.splitlines() if not line.startswith("DCGM_FI_DEV_POWER_USAGE,")
+    )
+    assert "DCGM_FI_DEV_POWER_USAGE" not in dcgm_counters(without_gauge)
+    assert missing_dcgm_counters(without_gauge) == []

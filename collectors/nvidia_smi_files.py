@@ -29,8 +29,10 @@ from sqlalchemy.engine import Engine
 from collectors.gpu_rollup import GpuSample, hourly_rollup
 from warehouse.errors import IngestError
 from warehouse.load_gpu import load_gpu_hourly
+from warehouse.runs import fail_run, finish_run, start_run
 
 SOURCE = "nvml"
+RUN_SOURCE = "nvidia-smi-file"  # collector_runs name for `spendwatch ingest nvidia-smi`
 MIB = 1024 * 1024
 _HEADER = re.compile(r"^(?P<name>[^\[]+?)\s*(?:\[(?P<unit>[^\]]*)\])?$")
 _NUMBER = re.compile(r"^(?P<number>-?\d+(?:\.\d+)?)\s*(?P<unit>%|MiB|W)?$")
@@ -53,8 +55,35 @@ def ingest_nvidia_smi_file(
     resource_id: str | None = None,
     at: dt.datetime | None = None,
 ) -> NvidiaSmiIngest:
-    """Parse the whole file first, then load its hours in one transaction."""
+    """Parse the whole file first, then load its hours in one transaction.
+
+    Each call is recorded in ``collector_runs`` (source ``nvidia-smi-file``), failures included,
+    so Data health shows ad-hoc loads next to the scheduled collectors.
+    """
     shown = str(path)
+    started = dt.datetime.now(dt.UTC)
+    run_id = start_run(engine, RUN_SOURCE, window_start=None, window_end=None, now=started)
+    try:
+        kind, samples = _parse_file(path, shown=shown, resource_id=resource_id, at=at)
+        rows = hourly_rollup(samples, source=SOURCE)
+        with engine.begin() as connection:
+            written = load_gpu_hourly(connection, rows)
+    except Exception as exc:
+        fail_run(engine, run_id, error=" ".join(str(exc).split()), details={"file": shown})
+        raise
+    finish_run(
+        engine,
+        run_id,
+        rows=written,
+        watermark=None,  # a file is a one-off load, not a position in a stream
+        details={"file": shown, "format": kind, "samples": len(samples)},
+    )
+    return NvidiaSmiIngest(shown, kind, len(samples), written)
+
+
+def _parse_file(
+    path: str | Path, *, shown: str, resource_id: str | None, at: dt.datetime | None
+) -> tuple[str, list[GpuSample]]:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -65,13 +94,8 @@ def ingest_nvidia_smi_file(
         raise IngestError(shown, "--at has no time zone; give it in UTC")
     head = text.lstrip()[:200]
     if head.startswith("<?xml") or head.startswith("<nvidia_smi_log"):
-        kind, samples = "xml", parse_xml(text, path=shown, resource_id=resource_id, at=at)
-    else:
-        kind, samples = "csv", parse_csv(text, path=shown, resource_id=resource_id, at=at)
-    rows = hourly_rollup(samples, source=SOURCE)
-    with engine.begin() as connection:
-        written = load_gpu_hourly(connection, rows)
-    return NvidiaSmiIngest(shown, kind, len(samples), written)
+        return "xml", (parse_xml(text, path=shown, resource_id=resource_id, at=at))
+    return "csv", (parse_csv(text, path=shown, resource_id=resource_id, at=at))
 
 
 def _missing(value: str) -> bool:

@@ -176,8 +176,19 @@ def test_billing_is_the_sample_plus_every_host_hour_it_ran(built: Built) -> None
         (h.shape.hourly_price * billed_hours[h.resource_id] for h in fleet), Decimal(0)
     )
     assert total == Decimal("20.52022672899") + fleet_bill  # the README's exact sample sum
-    runs = _rows(built.summary, sa.select(collector_runs.c.status, collector_runs.c.rows))
+    runs = _rows(
+        built.summary,
+        sa.select(collector_runs.c.status, collector_runs.c.rows).where(
+            collector_runs.c.source == "focus-file"
+        ),
+    )
     assert sorted(runs) == [("succeeded", 1000), ("succeeded", built.summary.fleet_billing_rows)]
+    # Every host's nvidia-smi log is a recorded load too, so Data health lists both paths.
+    logs = _rows(
+        built.summary,
+        sa.select(collector_runs.c.status).where(collector_runs.c.source == "nvidia-smi-file"),
+    )
+    assert len(logs) == len(_fleet()) and {status for (status,) in logs} == {"succeeded"}
 
 
 def test_telemetry_came_through_nvidia_smi_at_four_samples_an_hour(built: Built) -> None:

@@ -191,3 +191,27 @@ def test_cli_loads_a_capture(
 def test_missing_file(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(IngestError, match=r"nope\.csv: cannot read it"):
         ingest_nvidia_smi_file(engine, tmp_path / "nope.csv", resource_id="h")
+
+
+def test_each_load_is_recorded_as_a_run_failures_included(engine: Engine, tmp_path: Path) -> None:
+    from warehouse.runs import last_runs
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "index, name, utilization.gpu, memory.used, memory.total, power.draw\n"
+        "0, Tesla T4, 30, 1000, 15360, 35.5\n"
+        "1, Tesla T4, 0, 0, 15360, 20.0\n"
+    )
+    at = dt.datetime(2026, 11, 18, 6, 30, tzinfo=dt.UTC)
+    ingest_nvidia_smi_file(engine, good, resource_id="gpu-box", at=at)
+    run = last_runs(engine)["nvidia-smi-file"]
+    assert (run.status, run.rows, run.error) == ("succeeded", 2, None)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("index, name, utilization.gpu\n0, Tesla T4, lots\n")
+    with pytest.raises(IngestError):
+        ingest_nvidia_smi_file(engine, bad, resource_id="gpu-box", at=at)
+    run = last_runs(engine)["nvidia-smi-file"]
+    assert run.status == "failed" and run.rows == 0
+    assert run.error is not None and "bad.csv" in run.error and "'lots'" in run.error
+    assert len(rows(engine)) == 2  # the failed file wrote nothing

@@ -55,7 +55,9 @@ from warehouse.rollups import (
 from warehouse.schema import FOCUS_TIME_COLUMNS, collector_runs, cost_line_items
 
 FOCUS_SOURCE = "focus-file"
-_SQLITE_CACHE_KIB = 64 * 1024
+# 16 MiB: a bigger cache measured no faster on the bench file and its pages stay resident
+# for the whole load (64 MiB was a fifth of the 300 MB budget).
+_SQLITE_CACHE_KIB = 16 * 1024
 _SQLITE_ROWS_PER_CALL = 2048  # bounds the Python objects alive at once (~40 a row)
 _FOCUS_COLUMNS = frozenset(cost_line_items.c.keys())
 

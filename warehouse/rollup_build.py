@@ -14,11 +14,20 @@ Exactness, the way :class:`warehouse.types.decimal_sum` defines it:
 
 ``usage_hours`` adds up the hours of the group's *distinct* (charge_period_start,
 charge_period_end) pairs: batches are first reduced per charge period, then per group.
+
+Memory stays bounded whatever the delivery's size. The per-period state is as large as the
+input when every line item is its own group (an hourly export of a big fleet), so once it holds
+``_SPILL_ROWS`` rows it is written to a temporary Arrow IPC file, split by day. Groups never
+span days, so :meth:`DailyRollupBuilder.results` then reduces one day at a time: memory is
+bounded by the largest day, not by the delivery.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,22 +41,34 @@ TIME = pa.timestamp("us", tz="UTC")
 KEYS: tuple[str, ...] = ("day", "billing_period_start", *ROLLUP_GROUP_COLUMNS, "x_source", "team")
 PERIOD: tuple[str, ...] = ("charge_period_start", "charge_period_end")
 _PLAIN_NUMBER = r"^[+-]?[0-9]*\.?[0-9]*$"
-_COMPACT_ROWS = 250_000  # reduce the per-period parts once they hold this many rows
+_SPILL_ROWS = 25_000  # per-period rows held in memory (~9 MB) before they go to disk
+
+
+@dataclass(frozen=True)
+class _Spill:
+    """One temporary IPC file of per-period rows; ``days`` maps each day to its batch."""
+
+    path: str
+    days: dict[Any, int]
 
 
 class DailyRollupBuilder:
-    """Add batches of ``cost_line_items`` columns; :meth:`result` gives the rollup rows.
+    """Add batches of ``cost_line_items`` columns; :meth:`results` gives the rollup rows.
 
     Batches carry money as decimal text, times as UTC timestamps and ``tags`` as JSON text.
     ``x_source`` is taken from the batch when present, else ``source``.
     """
 
-    def __init__(self, *, team_tag: str, source: str | None = None) -> None:
+    def __init__(
+        self, *, team_tag: str, source: str | None = None, spill_rows: int = _SPILL_ROWS
+    ) -> None:
         self.team_tag = team_tag
         self.source = source
+        self.spill_rows = spill_rows
         self._parts: list[pa.Table] = []
         self._rows = 0
-        self._compacted = 0
+        self._spills: list[_Spill] = []
+        self._spill_dir: tempfile.TemporaryDirectory[str] | None = None
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         if batch.num_rows == 0:
@@ -55,34 +76,64 @@ class DailyRollupBuilder:
         part = _per_period(self._prepare(batch))
         self._parts.append(part)
         self._rows += part.num_rows
-        if self._rows > max(_COMPACT_ROWS, 2 * self._compacted):
+        if self._rows > self.spill_rows:
             self._compact()
+            if self._rows > self.spill_rows // 2:  # reducing did not help: one row per line item
+                self._spill()
+
+    def results(self) -> Iterator[pa.Table]:
+        """Rollup tables, one row per day and group: KEYS, money text, line_count, usage_hours.
+
+        Without a spill that is one table; after one, one table per day. The builder is empty
+        afterwards.
+        """
+        self._compact()
+        memory = self._parts[0] if self._parts else None
+        self._parts, self._rows = [], 0
+        if not self._spills:
+            yield _groups(memory if memory is not None else _per_period(_empty()))
+            return
+        spills, self._spills = self._spills, []
+        try:
+            in_memory = {} if memory is None else dict(_split_days(memory))
+            del memory
+            days = {day for spill in spills for day in spill.days} | set(in_memory)
+            for day in sorted(days, key=_day_order):
+                parts = [_read_day(spill, day) for spill in spills if day in spill.days]
+                if day in in_memory:
+                    parts.append(in_memory.pop(day))
+                yield _groups(_per_period(pa.concat_tables(parts), partial=True))
+        finally:
+            self.close()
 
     def result(self) -> pa.Table:
-        """One row per day and group: KEYS, money text, line_count, usage_hours."""
-        self._compact()
-        periods = self._parts[0] if self._parts else _per_period(_empty())
-        length = pc.subtract(periods["charge_period_end"], periods["charge_period_start"])
-        hours = pc.divide(pc.cast(pc.cast(length, pa.int64()), pa.float64()), 3_600_000_000.0)
-        aggregates: list[Any] = [("line_count", "sum"), ("usage_hours", "sum")]
-        for name in ROLLUP_MONEY_COLUMNS:
-            aggregates += [(name, "sum"), (f"{name}_scale", "max")]
-        groups = (
-            periods.append_column("usage_hours", hours)
-            .group_by(list(KEYS), use_threads=False)
-            .aggregate(aggregates)
-        )
-        columns = {key: groups[key] for key in KEYS}
-        for name in ROLLUP_MONEY_COLUMNS:
-            columns[name] = _money_text(groups[f"{name}_sum"], groups[f"{name}_scale_max"])
-        columns["line_count"] = groups["line_count_sum"]
-        columns["usage_hours"] = groups["usage_hours_sum"]
-        return pa.table(columns)
+        """All of :meth:`results` as one table (for scopes known to be small)."""
+        return pa.concat_tables(list(self.results()))
+
+    def close(self) -> None:
+        """Remove the temporary files; the builder keeps no rows."""
+        self._parts, self._rows, self._spills = [], 0, []
+        if self._spill_dir is not None:
+            self._spill_dir.cleanup()
+            self._spill_dir = None
 
     def _compact(self) -> None:
         if len(self._parts) > 1:
             self._parts = [_per_period(pa.concat_tables(self._parts), partial=True)]
-        self._rows = self._compacted = self._parts[0].num_rows if self._parts else 0
+        self._rows = self._parts[0].num_rows if self._parts else 0
+
+    def _spill(self) -> None:
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.TemporaryDirectory(prefix="spendwatch-rollup-")
+        path = f"{self._spill_dir.name}/{len(self._spills)}.arrow"
+        days: dict[Any, int] = {}
+        split = _split_days(self._parts[0])
+        with pa.ipc.new_file(path, split[0][1].schema) as writer:
+            for index, (day, table) in enumerate(split):
+                writer.write_table(table, max_chunksize=table.num_rows or 1)
+                days[day] = index
+        self._spills.append(_Spill(path, days))
+        self._parts, self._rows = [], 0
 
     def _prepare(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         names, rows = batch.schema.names, batch.num_rows
@@ -114,6 +165,47 @@ class DailyRollupBuilder:
             prepared[name], prepared[f"{name}_scale"] = _money(column(name, pa.string()))
         prepared["line_count"] = pa.array([1] * rows, pa.int64())
         return pa.table(prepared)
+
+
+def _groups(periods: pa.Table) -> pa.Table:
+    """Reduce per-period rows to one row per day and group, money as text."""
+    length = pc.subtract(periods["charge_period_end"], periods["charge_period_start"])
+    hours = pc.divide(pc.cast(pc.cast(length, pa.int64()), pa.float64()), 3_600_000_000.0)
+    aggregates: list[Any] = [("line_count", "sum"), ("usage_hours", "sum")]
+    for name in ROLLUP_MONEY_COLUMNS:
+        aggregates += [(name, "sum"), (f"{name}_scale", "max")]
+    groups = (
+        periods.append_column("usage_hours", hours)
+        .group_by(list(KEYS), use_threads=False)
+        .aggregate(aggregates)
+    )
+    columns = {key: groups[key] for key in KEYS}
+    for name in ROLLUP_MONEY_COLUMNS:
+        columns[name] = _money_text(groups[f"{name}_sum"], groups[f"{name}_scale_max"])
+    columns["line_count"] = groups["line_count_sum"]
+    columns["usage_hours"] = groups["usage_hours_sum"]
+    return pa.table(columns)
+
+
+def _split_days(table: pa.Table) -> list[tuple[Any, pa.Table]]:
+    """The table's rows per day (None: no charge period start), days in order."""
+    ordered = table.sort_by([("day", "ascending")])
+    runs = pc.run_end_encode(ordered["day"].combine_chunks())
+    split, start = [], 0
+    for day, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        split.append((day, ordered.slice(start, end - start)))
+        start = end
+    return split or [(None, ordered)]
+
+
+def _day_order(day: Any) -> tuple[bool, Any]:
+    return (day is None, day or 0)
+
+
+def _read_day(spill: _Spill, day: Any) -> pa.Table:
+    # A plain file read (not a memory map): the pages go back to the pool once reduced.
+    with pa.OSFile(spill.path) as source:
+        return pa.Table.from_batches([pa.ipc.open_file(source).get_batch(spill.days[day])])
 
 
 def _empty() -> pa.Table:

@@ -134,7 +134,8 @@ def refresh_rollups(connection: Connection, scope: Scope, *, team_tag: str) -> i
         builder = DailyRollupBuilder(team_tag=team_tag)
         for batch in _line_items(connection, [*line, *window]):
             builder.add(batch)
-        written += write_rollup(connection, builder.result(), team_tag=team_tag)
+        for table in builder.results():
+            written += write_rollup(connection, table, team_tag=team_tag)
     return written
 
 
@@ -143,7 +144,7 @@ def replace_rollup(
 ) -> int:
     """Replace ``scope`` with what ``builder`` saw, when that is ALL the scope's line items."""
     delete_scope(connection, scope)
-    return write_rollup(connection, builder.result(), team_tag=team_tag)
+    return sum(write_rollup(connection, table, team_tag=team_tag) for table in builder.results())
 
 
 def delete_scope(connection: Connection, scope: Scope) -> None:

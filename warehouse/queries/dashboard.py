@@ -67,6 +67,17 @@ def _spend_filters(
     return conditions
 
 
+def _min_max(connection: Connection, column: Any) -> tuple[Any, Any]:
+    """Smallest and largest value of an indexed column.
+
+    Two queries, not one: SQLite answers a lone ``min`` or ``max`` from the index in
+    microseconds, but ``SELECT min(x), max(x)`` scans the table (3.3 s on the bench's
+    gpu_hourly).
+    """
+    first = connection.scalar(sa.select(sa.func.min(column)))
+    return first, connection.scalar(sa.select(sa.func.max(column)))
+
+
 def spend_window(connection: Connection) -> dict[str, Any] | None:
     """First and last billed day, providers and currencies present; None for an empty warehouse.
 
@@ -74,9 +85,7 @@ def spend_window(connection: Connection) -> dict[str, Any] | None:
     ``line_count`` the line items of each group, so this answers the same as the line items.
     """
     column = cost_daily.c
-    first, last = connection.execute(
-        sa.select(sa.func.min(column.day), sa.func.max(column.day))
-    ).one()
+    first, last = _min_max(connection, column.day)
     if first is None:
         return None
     providers = connection.scalars(
@@ -102,9 +111,7 @@ def spend_window(connection: Connection) -> dict[str, Any] | None:
 
 def gpu_window(connection: Connection) -> tuple[dt.date, dt.date] | None:
     """First and last day with GPU telemetry; None when there is none."""
-    first, last = connection.execute(
-        sa.select(sa.func.min(gpu_hourly.c.hour), sa.func.max(gpu_hourly.c.hour))
-    ).one()
+    first, last = _min_max(connection, gpu_hourly.c.hour)
     return None if first is None else (_as_date(first), _as_date(last))
 
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     records: list[dict[str, Any]] = []
     for name in args.only or list(BENCHMARKS):
-        print(f"benchmark {name} ({'quick' if args.quick else 'full size'}, single run)")
+        print(f"benchmark {name} ({'quick' if args.quick else 'full size'})")
         for record in BENCHMARKS[name](quick=args.quick):
             records.append({**record, "machine": machine(), "at": at})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

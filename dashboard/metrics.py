@@ -19,12 +19,9 @@ import pandas as pd
 from analytics.anomalies import month_end_forecast
 from analytics.policies import ColdStoragePolicy
 from analytics.storage_tiering import GB
+from warehouse.billing_periods import delivered_final
 
 Row = Mapping[str, Any]
-# A billing period is treated as final once a delivery of it finished this long after the
-# period ended: AWS, Azure and GCP all restate the last month during its first days (AWS
-# finalizes around the 3rd, Azure by the 5th), so a load from after that holds the final bill.
-FINAL_AFTER_DAYS = 5
 
 
 def in_scope(
@@ -174,7 +171,7 @@ def billing_freshness(
     loads: Sequence[Row], finished: Mapping[str, dt.datetime], *, today: dt.date
 ) -> list[dict[str, Any]]:
     """Per provider and billing account: the latest charge day, how old it is, and whether
-    each billing period is final or still an estimate (see :data:`FINAL_AFTER_DAYS`)."""
+    each billing period is final or still an estimate (``delivered_final``)."""
     accounts: dict[tuple[str, str], dict[str, Any]] = {}
     for load in loads:
         key = (load["provider_name"] or "(unknown)", load["billing_account_id"] or "")
@@ -186,11 +183,7 @@ def billing_freshness(
             entry["last_charge"] = last_charge
         period_end = load["billing_period_end"]
         at = finished.get(str(load["x_load_id"]))
-        final = (
-            period_end is not None
-            and at is not None
-            and at >= period_end + dt.timedelta(days=FINAL_AFTER_DAYS)
-        )
+        final = delivered_final(period_end=period_end, finished_at=at)
         period = load["billing_period_start"]
         entry["periods"][period] = entry["periods"].get(period, True) and final
     result = []

@@ -2,10 +2,8 @@
 charges stop short of the month's end, GPU telemetry is missing, findings are stale, snoozed
 savings are left out, or amounts come in more than one currency.
 
-A billing period counts as final once a delivery of it finished :data:`FINAL_AFTER_DAYS` after
-the period ended: the Data health page's rule (``dashboard.metrics``), repeated here because a
-report must not import the dashboard. A load with no recorded finish time (a file given to
-`spendwatch ingest focus`) is an estimate.
+A billing period counts as final by :func:`warehouse.billing_periods.delivered_final`, the same
+rule the Data health page uses. A load with no recorded finish time is an estimate.
 """
 
 from __future__ import annotations
@@ -20,10 +18,10 @@ from sqlalchemy.engine import Connection
 from alerts.evidence_fields import money
 from analytics.dedupe import counted_savings, totals_by
 from reports.gpu_fleet import GpuFleet
+from warehouse.billing_periods import delivered_final
 from warehouse.queries.dashboard import billing_loads, load_finish_times
 from warehouse.queries.report import billing_coverage, last_analyzed
 
-FINAL_AFTER_DAYS = 5
 # Feeds arrive about a day late; charges ending more than this before the month's end (or
 # ``as_of``) mean days are missing, not merely late.
 MISSING_AFTER = dt.timedelta(days=2)
@@ -116,7 +114,7 @@ def _finality(
         is_final = (
             at is not None
             and at <= as_of
-            and at >= period_end + dt.timedelta(days=FINAL_AFTER_DAYS)
+            and delivered_final(period_end=period_end, finished_at=at)
         )
         final[key] = final.get(key, True) and is_final
     estimated = sorted(key for key, is_final in final.items() if not is_final)

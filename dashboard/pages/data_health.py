@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components, data, metrics
+from warehouse.billing_periods import FINAL_AFTER_DAYS
 
 
 def _age(value: dt.datetime | None, now: dt.datetime) -> str:
@@ -103,7 +104,7 @@ def _billing(
         "Latest charge day per provider and billing account, and how many days behind today "
         "(UTC) it is. Providers restate a month for a few days after it ends, so a billing "
         f"period counts as **final** once a delivery of it finished at least "
-        f"{metrics.FINAL_AFTER_DAYS} days after the period ended; until then it is "
+        f"{FINAL_AFTER_DAYS} days after the period ended; until then it is "
         "**estimated**. A load with no recorded finish time counts as estimated."
     )
     st.dataframe(

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.engine import Engine
 
-from reports.caveats import FINAL_AFTER_DAYS
 from reports.monthly import MonthlyReport, SavingsLine, SpendLine, monthly_report
 from tests.reports.builders import AS_OF, build
+from warehouse.billing_periods import FINAL_AFTER_DAYS, delivered_final
 
 D = Decimal
 
@@ -198,7 +198,10 @@ def test_an_empty_warehouse_gives_a_report_saying_there_is_no_data(engine: Engin
     )
 
 
-def test_final_after_days_is_the_dashboards_rule() -> None:
-    from dashboard.metrics import FINAL_AFTER_DAYS as DASHBOARD_RULE
-
-    assert FINAL_AFTER_DAYS == DASHBOARD_RULE
+def test_a_delivery_is_final_from_five_days_after_the_period_end() -> None:
+    end = dt.datetime(2024, 10, 1, tzinfo=dt.UTC)
+    assert FINAL_AFTER_DAYS == 5
+    assert delivered_final(period_end=end, finished_at=end + dt.timedelta(days=5))
+    assert not delivered_final(period_end=end, finished_at=end + dt.timedelta(days=4, hours=23))
+    assert not delivered_final(period_end=end, finished_at=None)
+    assert not delivered_final(period_end=None, finished_at=end)

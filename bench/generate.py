@@ -186,12 +186,29 @@ def _money(values: np.ndarray, scale: int = 10) -> pa.Array:
     return pc.cast(decimals, pa.string())
 
 
+_RESOURCES = 4000
+
+
+def _resource_attributes(tags_pool: list[str | None]) -> dict[str, np.ndarray]:
+    """What stays fixed for one resource over the month in a real bill: its product, account,
+    region and tags. Drawing these per row instead would make every line item its own group, a
+    bill no provider produces (and one that no daily rollup could shrink)."""
+    fixed = np.random.default_rng(20260720)
+    return {
+        "product": fixed.choice(len(_PRODUCTS), size=_RESOURCES, p=_WEIGHTS),
+        "account": fixed.integers(0, len(_ACCOUNTS), size=_RESOURCES),
+        "region": fixed.integers(0, len(_REGIONS), size=_RESOURCES),
+        "tags": fixed.integers(0, len(tags_pool), size=_RESOURCES),
+    }
+
+
 def _chunk(rng: np.random.Generator, n: int, start: int, tags_pool: list[str | None]) -> pa.Table:
-    product = rng.choice(len(_PRODUCTS), size=n, p=_WEIGHTS)
-    account = rng.integers(0, len(_ACCOUNTS), size=n)
-    region = rng.integers(0, len(_REGIONS), size=n)
+    resource = rng.integers(0, _RESOURCES, size=n)
+    attributes = _resource_attributes(tags_pool)
+    product = attributes["product"][resource]
+    account = attributes["account"][resource]
+    region = attributes["region"][resource]
     hour = rng.integers(0, 30 * 24, size=n)
-    resource = rng.integers(0, 4000, size=n)
     column = list(zip(*_PRODUCTS, strict=True))
     price = np.array([float(p) for p in column[5]])[product]
     is_storage = np.isin(product, [5, 6, 7])
@@ -255,7 +272,7 @@ def _chunk(rng: np.random.Generator, n: int, start: int, tags_pool: list[str | N
         "SkuPriceId": pc.binary_join_element_wise(_pick(rng, list(column[2]), product), ".OD", ""),
         "SubAccountId": _pick(rng, [a[0] for a in _ACCOUNTS], account),
         "SubAccountName": _pick(rng, [a[1] for a in _ACCOUNTS], account),
-        "Tags": _pick(rng, tags_pool, rng.integers(0, len(tags_pool), size=n)),
+        "Tags": _pick(rng, tags_pool, attributes["tags"][resource]),
         "x_UsageType": _pick(rng, list(column[2]), product),
         "x_InstanceType": _pick(rng, list(column[6]), product),
     }

@@ -31,7 +31,7 @@ SCRATCH_DB = "spendwatch_bench"
 
 def run(*, quick: bool) -> list[dict[str, Any]]:
     rows = 100_000 if quick else 1_000_000
-    csv_path = DATA_DIR / f"focus_{rows}.csv"
+    csv_path = DATA_DIR / f"focus_v2_{rows}.csv"  # v2: per-resource attributes
     if not csv_path.exists():
         print(f"generating {rows:,} FOCUS rows into {csv_path} ...", flush=True)
         generate_focus_csv(csv_path, rows=rows)

@@ -185,12 +185,14 @@ def generate_warehouse(path: Path, *, gpus: int, billing_rows: int) -> None:
         _insert_billing(connection, hosts, gpu_billing, text_hours, billing_rows, rng)
         _insert_storage(connection, max(gpus // 2, 100), rng)
     connection.close()
-    # The rows above bypass the loader: build the rollup with the function every load uses.
+    # The rows above bypass the loaders: build the rollups with the functions every load uses.
+    from warehouse.gpu_rollup_daily import rebuild_gpu_daily
     from warehouse.rollups import DEFAULT_TEAM_TAG, EVERYTHING, refresh_rollups
 
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as rollup:
         refresh_rollups(rollup, EVERYTHING, team_tag=DEFAULT_TEAM_TAG)
+        rebuild_gpu_daily(rollup)
         rollup.exec_driver_sql("ANALYZE")
     engine.dispose()
 

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from warehouse.errors import InputError
+from warehouse.gpu_rollup_daily import day_group, refresh_gpu_daily
 from warehouse.schema import gpu_hourly
 
 NATURAL_KEY: tuple[str, ...] = ("source", "resource_id", "gpu_id", "hour")
@@ -32,6 +33,7 @@ def load_gpu_hourly(connection: Connection, table: Sequence[Mapping[str, Any]]) 
 
     Runs inside the caller's transaction: commit or roll back the whole load together.
     Missing value columns are written as NULL, so a replaced row never keeps stale numbers.
+    The ``gpu_daily`` groups (source, resource, UTC day) the rows touch are recomputed too.
     """
     rows = [_complete(row) for row in table]
     if not rows:
@@ -51,6 +53,8 @@ def load_gpu_hourly(connection: Connection, table: Sequence[Mapping[str, Any]]) 
     )
     for start in range(0, len(rows), _BATCH_ROWS):
         connection.execute(statement, rows[start : start + _BATCH_ROWS])
+    # Same transaction: the day rollup never disagrees with the hours it was built from.
+    refresh_gpu_daily(connection, {day_group(row) for row in rows})
     return len(rows)
 
 

@@ -196,6 +196,26 @@ gpu_hourly = sa.Table(
     sa.Index(None, "resource_id", "hour"),
 )
 
+# Per source, resource, provider and UTC day, recomputed from gpu_hourly by
+# warehouse.gpu_rollup_daily whenever load_gpu_hourly touches that day, so the GPU fleet page
+# reads ~1/24 of the rows. provider is nullable, so it cannot be in a key: a group is found by
+# (source, resource_id, day) and replaced whole.
+gpu_daily = sa.Table(
+    "gpu_daily",
+    metadata,
+    sa.Column("id", bigint_pk(), primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=True),
+    sa.Column("resource_id", sa.String(512), nullable=False),
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Column("gpu_hours", sa.Integer(), nullable=False),  # gpu_hourly rows: GPU-hours bought
+    sa.Column("util_sum", sa.Float(), nullable=True),  # SUM(util_avg); NULL when none reported
+    sa.Column("util_samples", sa.Integer(), nullable=False),  # COUNT(util_avg)
+    sa.Column("util_max", sa.Float(), nullable=True),
+    sa.Index(None, "day"),
+    sa.Index(None, "source", "resource_id", "day"),
+)
+
 resources = sa.Table(
     "resources",
     metadata,

@@ -283,6 +283,32 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "gpu_daily",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=True),
+        sa.Column("resource_id", sa.String(length=512), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("gpu_hours", sa.Integer(), nullable=False),
+        sa.Column("util_sum", sa.Float(), nullable=True),
+        sa.Column("util_samples", sa.Integer(), nullable=False),
+        sa.Column("util_max", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_gpu_daily")),
+    )
+    with op.batch_alter_table("gpu_daily", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_gpu_daily_day"), ["day"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_gpu_daily_source_resource_id_day"),
+            ["source", "resource_id", "day"],
+            unique=False,
+        )
+
+    op.create_table(
         "instance_types",
         sa.Column("provider", sa.String(length=32), nullable=False),
         sa.Column("instance_type", sa.String(length=128), nullable=False),
@@ -444,6 +470,11 @@ def downgrade() -> None:
     op.drop_table("resources")
     op.drop_table("prices")
     op.drop_table("instance_types")
+    with op.batch_alter_table("gpu_daily", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_gpu_daily_source_resource_id_day"))
+        batch_op.drop_index(batch_op.f("ix_gpu_daily_day"))
+
+    op.drop_table("gpu_daily")
     with op.batch_alter_table("gpu_hourly", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_gpu_hourly_resource_id_hour"))
         batch_op.drop_index(batch_op.f("ix_gpu_hourly_hour"))

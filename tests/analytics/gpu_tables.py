@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from analytics.findings import Finding
 from analytics.policies import IdleGpuPolicy
 from spendwatch.commands.analyze import gpu_findings
+from warehouse.gpu_rollup_daily import rebuild_gpu_daily
 from warehouse.rollups import DEFAULT_TEAM_TAG, EVERYTHING, refresh_rollups
 from warehouse.schema import cost_line_items, gpu_hourly, instance_types, prices, resources
 
@@ -140,6 +141,8 @@ def load(
                 connection.execute(table.insert(), rows)
         # These line items bypass the loader, so rebuild the daily rollup the cost reads use.
         refresh_rollups(connection, EVERYTHING, team_tag=DEFAULT_TEAM_TAG)
+        # The GPU rows bypass load_gpu_hourly too: rebuild the day rollup the dashboard reads.
+        rebuild_gpu_daily(connection)
 
 
 def run_rules(

@@ -22,6 +22,7 @@ from warehouse.schema import (
     cost_daily,
     cost_line_items,
     findings,
+    gpu_daily,
     gpu_hourly,
     notification_outbox,
     prices,
@@ -126,23 +127,22 @@ def gpu_host_days(
 
     Each gpu_hourly row is one GPU for one hour that was paid for, so ``gpu_hours`` is what was
     bought; ``util_sum / 100`` is the GPU-hours actually used. Hours with no utilization (MIG)
-    count as bought but not in ``util_samples``.
+    count as bought but not in ``util_samples``. Read from the ``gpu_daily`` rollup (the same
+    sums per source and day, kept in step by ``load_gpu_hourly``), summed over sources.
     """
-    lower, upper = _day_bounds(start, end)
-    column = gpu_hourly.c
-    day = utc_day(column.hour, connection.dialect.name).label("day")
+    column = gpu_daily.c
     query = (
         sa.select(
             column.resource_id,
             column.provider,
-            day,
-            sa.func.count().label("gpu_hours"),
-            sa.func.sum(column.util_avg).label("util_sum"),
-            sa.func.count(column.util_avg).label("util_samples"),
+            column.day,
+            sa.func.sum(column.gpu_hours).label("gpu_hours"),
+            sa.func.sum(column.util_sum).label("util_sum"),
+            sa.func.sum(column.util_samples).label("util_samples"),
         )
-        .where(column.hour >= lower, column.hour < upper)
-        .group_by(column.resource_id, column.provider, day)
-        .order_by(column.resource_id, day)
+        .where(column.day >= start, column.day <= end)
+        .group_by(column.resource_id, column.provider, column.day)
+        .order_by(column.resource_id, column.day)
     )
     if provider:
         query = query.where(column.provider == provider)

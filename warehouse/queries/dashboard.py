@@ -416,7 +416,12 @@ def _replay_billing_loads(connection: Connection) -> list[dict[str, Any]] | None
             return None
     recorded_rows = sum(group["rows"] for group in held.values())
     # Rows no recorded run accounts for (an older load, a raw writer) make the replay inexact.
-    if recorded_rows != connection.scalar(sa.select(sa.func.count()).select_from(cost_line_items)):
+    if not recorded_rows:  # one row is enough to know, without counting them all
+        if connection.scalar(sa.select(cost_line_items.c.x_load_id).limit(1)) is not None:
+            return None
+    elif recorded_rows != connection.scalar(
+        sa.select(sa.func.count()).select_from(cost_line_items)
+    ):
         return None
     return [
         {

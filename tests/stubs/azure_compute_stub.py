@@ -10,14 +10,14 @@ with Retry-After, 500/503, 401 for an expired token.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.stubs.server import StubServer
 
 FAULTS = ("429", "500", "503", "401")
 VMS_SUFFIX = "/providers/Microsoft.Compute/virtualMachines"
@@ -82,40 +82,17 @@ class Recorded:
     status: int
 
 
-class AzureComputeStub:
+class AzureComputeStub(StubServer):
     def __init__(self, *, token: str = "stub-azure-token", page_size: int = 2) -> None:
         self.token = token
         self.page_size = page_size
         self.retry_after = "1"
         self.fleets: dict[str, list[dict[str, Any]]] = {}  # subscription id (lower) -> vms
         self.requests: list[Recorded] = []
-        self._faults: collections.deque[str] = collections.deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._start(_handler(self), faults=FAULTS)
 
     def serve(self, subscription: str, fleet: list[dict[str, Any]]) -> None:
         self.fleets[subscription.lower()] = fleet
-
-    def fail_next(self, *faults: str) -> None:
-        assert not set(faults) - set(FAULTS), f"unknown faults; use {FAULTS}"
-        with self._lock:
-            self._faults.extend(faults)
-
-    def next_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def list_all(self, path: str, query: dict[str, list[str]]) -> dict[str, Any]:
         subscription = path.split("/")[2].lower()

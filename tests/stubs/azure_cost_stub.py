@@ -13,14 +13,14 @@ only Cost Management's own retry-after headers, a 500/503, or a 401 for an expir
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.server import StubServer
 
 FAULTS = ("429", "500", "503", "401")
 QUERY_SUFFIX = "/providers/Microsoft.CostManagement/query"
@@ -54,41 +54,17 @@ class Recorded:
     status: int
 
 
-class AzureCostStub:
+class AzureCostStub(StubServer):
     def __init__(self, *, token: str = "stub-azure-token", page_size: int = 2) -> None:
         self.token = token
         self.page_size = page_size
         self.retry_after = "1"
         self.answers: dict[tuple[str, str], Answer] = {}  # (scope lower, cost type) -> rows
         self.requests: list[Recorded] = []
-        self._faults: collections.deque[str] = collections.deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._start(_handler(self), faults=FAULTS)
 
     def answer(self, scope: str, cost_type: str, answer: Answer) -> None:
         self.answers[(scope.strip("/").lower(), cost_type)] = answer
-
-    def fail_next(self, *faults: str) -> None:
-        assert not set(faults) - set(FAULTS), f"unknown faults; use {FAULTS}"
-        with self._lock:
-            self._faults.extend(faults)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _next_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
 
     def respond(self, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> Any:
         scope = path.removesuffix(QUERY_SUFFIX).strip("/").lower()
@@ -165,7 +141,7 @@ def _handler(stub: AzureCostStub) -> type[BaseHTTPRequestHandler]:
         def _route(self, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> Any:
             if self.headers.get("Authorization") != f"Bearer {stub.token}":
                 return 401, {}, _error("InvalidAuthenticationToken", "The access token is invalid.")
-            fault = stub._next_fault()
+            fault = stub.next_fault()
             if fault == "401":
                 return 401, {}, _error("ExpiredAuthenticationToken", "The token has expired.")
             if fault == "429":

@@ -10,15 +10,14 @@ proxy or a wrong endpoint might answer).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.stubs.azure_cost_stub import RawNumber, _dumps
+from tests.stubs.server import StubServer
 
 FAULTS = ("429", "500", "503", "401")
 PATH = "/api/retail/prices"
@@ -98,36 +97,17 @@ class Recorded:
     status: int
 
 
-class RetailPricesStub:
+class RetailPricesStub(StubServer):
     def __init__(self, *, page_size: int = 3) -> None:
         self.page_size = page_size
         self.retry_after = "1"
         self.items = ITEMS
         self.requests: list[Recorded] = []
-        self._faults: collections.deque[str] = collections.deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._start(_handler(self), faults=FAULTS)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{PATH}"
-
-    def fail_next(self, *faults: str) -> None:
-        assert not set(faults) - set(FAULTS), f"unknown faults; use {FAULTS}"
-        with self._lock:
-            self._faults.extend(faults)
-
-    def next_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def prices(self, query: dict[str, list[str]]) -> dict[str, Any]:
         text = (query.get("$filter") or [""])[0]

@@ -12,15 +12,15 @@ and how the answer pages are parsed. Faults: 429 (rateLimitExceeded + Retry-Afte
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import json
-import threading
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.server import StubServer
 
 FAULTS = ("429", "500", "503", "401")
 ACCOUNT = "01A2B3-C4D5E6-F7G8H9"
@@ -111,7 +111,7 @@ class Recorded:
     status: int
 
 
-class BigQueryStub:
+class BigQueryStub(StubServer):
     def __init__(self, *, page_size: int = 2, token: str | None = None) -> None:
         self.page_size = page_size
         self.token = token  # when set, a request without this bearer token gets a 401
@@ -119,30 +119,7 @@ class BigQueryStub:
         self.requests: list[Recorded] = []
         self.results: dict[str, list[list[str | None]]] = {}
         self.schemas: dict[str, list[dict[str, str]]] = {}
-        self._faults: collections.deque[str] = collections.deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def fail_next(self, *faults: str) -> None:
-        assert not set(faults) - set(FAULTS), f"unknown faults; use {FAULTS}"
-        with self._lock:
-            self._faults.extend(faults)
-
-    def next_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._start(_handler(self), faults=FAULTS)
 
     def queries(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.status == 200]

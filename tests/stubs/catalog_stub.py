@@ -9,13 +9,13 @@ Faults: 429 with Retry-After, 500/503, 401 for a bearer token other than the exp
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.server import StubServer
 
 FAULTS = ("429", "500", "503", "401")
 COMPUTE = "services/6F81-5844-456A"
@@ -115,36 +115,13 @@ class Recorded:
     status: int
 
 
-class CatalogStub:
+class CatalogStub(StubServer):
     def __init__(self, *, page_size: int = 2, token: str | None = None) -> None:
         self.page_size = page_size
         self.token = token
         self.skus = SKUS
         self.requests: list[Recorded] = []
-        self._faults: collections.deque[str] = collections.deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def fail_next(self, *faults: str) -> None:
-        assert not set(faults) - set(FAULTS), f"unknown faults; use {FAULTS}"
-        with self._lock:
-            self._faults.extend(faults)
-
-    def next_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._start(_handler(self), faults=FAULTS)
 
     def page(self, key: str, items: list[Any], query: dict[str, list[str]]) -> dict[str, Any]:
         size = int((query.get("pageSize") or [str(self.page_size)])[0]) or self.page_size

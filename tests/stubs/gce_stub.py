@@ -10,13 +10,13 @@ expected one (when the stub was given one).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.stubs.server import StubServer
 
 FAULTS = ("429", "500", "503", "401")
 API = "https://www.googleapis.com/compute/v1"
@@ -94,37 +94,14 @@ class Recorded:
     status: int
 
 
-class GceStub:
+class GceStub(StubServer):
     def __init__(self, *, token: str | None = None) -> None:
         self.token = token
         self.retry_after = "1"
         self.instances: dict[str, list[dict[str, Any]]] = {}  # project -> instances
         self.unreachables: list[str] = []
         self.requests: list[Recorded] = []
-        self._faults: collections.deque[str] = collections.deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def fail_next(self, *faults: str) -> None:
-        assert not set(faults) - set(FAULTS), f"unknown faults; use {FAULTS}"
-        with self._lock:
-            self._faults.extend(faults)
-
-    def next_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._start(_handler(self), faults=FAULTS)
 
     def aggregated(self, project: str, query: dict[str, list[str]]) -> dict[str, Any]:
         everything = self.instances.get(project, [])

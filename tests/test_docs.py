@@ -14,9 +14,12 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 
 def _command_paths(command: Any, prefix: str = "") -> list[str]:
-    if hasattr(command, "commands"):  # a group (typer vendors its own click classes)
+    if hasattr(command, "list_commands"):  # a group, asked the way click asks (lazy loading)
+        context = typer.Context(command)
         paths = []
-        for name, sub in command.commands.items():
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            assert sub is not None, name
             paths.extend(_command_paths(sub, f"{prefix} {name}".strip()))
         return paths
     return [prefix]

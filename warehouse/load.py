@@ -16,18 +16,13 @@ the same transaction, so readers never see line items and rollup disagree. ``tea
 the tag whose value the rollup keeps as ``team`` (``settings.tags.team``); when it is not given,
 the key the rollup was last built with is kept.
 
-Rows are written through the raw DBAPI connection of the same SQLAlchemy transaction, because
-that is where bulk loads spend their time: ``sqlite3.executemany`` of tuples built column-wise on
-SQLite, ``COPY ... FROM STDIN`` of Arrow-written CSV on PostgreSQL.
+Rows are written by ``warehouse.bulk_insert`` through the raw DBAPI connection of the same
+SQLAlchemy transaction, while ``warehouse.read_ahead`` reads the next batches in a thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import itertools
-import queue
-import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,31 +30,25 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from warehouse.billing_groups import BillingGroups
+from warehouse.bulk_insert import line_item_writer
 from warehouse.db import DatabaseError, safe_url
+from warehouse.read_ahead import read_ahead
 from warehouse.rollup_build import DailyRollupBuilder
 from warehouse.rollups import (
     DAY,
     AccountPeriods,
     SourceDays,
-    constant_text,
     refresh_rollups,
     replace_rollup,
     rollup_team_tag,
-    sqlite_literal,
-    sqlite_time_text,
 )
-from warehouse.schema import FOCUS_TIME_COLUMNS, collector_runs, cost_line_items
+from warehouse.schema import collector_runs, cost_line_items
 
 FOCUS_SOURCE = "focus-file"
-# 16 MiB: a bigger cache measured no faster on the bench file and its pages stay resident
-# for the whole load (64 MiB was a fifth of the 300 MB budget).
-_SQLITE_CACHE_KIB = 16 * 1024
-_SQLITE_ROWS_PER_CALL = 2048  # bounds the Python objects alive at once (~40 a row)
-_FOCUS_COLUMNS = frozenset(cost_line_items.c.keys())
 
 
 @dataclass(frozen=True)
@@ -101,12 +90,12 @@ def load_focus_batches(
     run: dict[str, Any] = {"source": source, "started_at": started, "details": run_details}
     try:
         with engine.begin() as connection:
-            write = _writer_for(connection)
+            write = line_item_writer(connection)
             team = team_tag if team_tag is not None else rollup_team_tag(connection)
             rollup = DailyRollupBuilder(team_tag=team, source=source)
             pairs: set[tuple[str | None, dt.datetime]] = set()
             groups = BillingGroups()
-            for batch in _prefetched(_rolled_up(batches, rollup)):
+            for batch in read_ahead(_rolled_up(batches, rollup)):
                 if batch.num_rows == 0:
                     continue
                 if replace_days is not None:
@@ -152,122 +141,6 @@ def load_focus_batches(
             ) from None
         raise
     return result
-
-
-class BillingGroups:
-    """Per (provider, account, billing period) of one delivery: rows and first/last charge.
-
-    ``by_charge`` (day-window deliveries) also counts rows per charge start, so a later window
-    that replaces some of those days can be replayed exactly.
-    """
-
-    _KEYS = ("provider_name", "billing_account_id", "billing_period_start", "billing_period_end")
-
-    def __init__(self) -> None:
-        self._groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-
-    def add(self, batch: pa.RecordBatch, *, by_charge: bool) -> None:
-        names = batch.schema.names
-        columns = {
-            key: batch.column(names.index(key))
-            if key in names
-            else pa.nulls(batch.num_rows, pa.string())
-            for key in (*self._KEYS, "charge_period_start")
-        }
-        keys = [*self._KEYS, "charge_period_start"] if by_charge else list(self._KEYS)
-        table = (
-            pa.table(columns)
-            .group_by(keys)
-            .aggregate(
-                [
-                    ([], "count_all"),
-                    ("charge_period_start", "min"),
-                    ("charge_period_start", "max"),
-                ]
-            )
-        )
-        for row in table.to_pylist():
-            key = tuple(_iso(row[name]) for name in self._KEYS)
-            group = self._groups.setdefault(
-                key, {"rows": 0, "first_charge": None, "last_charge": None, "by_charge": {}}
-            )
-            group["rows"] += row["count_all"]
-            first, last = _iso(row["charge_period_start_min"]), _iso(row["charge_period_start_max"])
-            if first is not None and (
-                group["first_charge"] is None or first < group["first_charge"]
-            ):
-                group["first_charge"] = first
-            if last is not None and (group["last_charge"] is None or last > group["last_charge"]):
-                group["last_charge"] = last
-            if by_charge:
-                charge = _iso(row["charge_period_start"])
-                group["by_charge"][charge] = group["by_charge"].get(charge, 0) + row["count_all"]
-
-    def recorded(self) -> list[dict[str, Any]]:
-        """JSON-ready: timestamps as ISO text (all UTC, so they also sort as text)."""
-        out = []
-        for key, group in sorted(self._groups.items(), key=lambda item: repr(item[0])):
-            entry = dict(zip(self._KEYS, key, strict=True))
-            entry.update(rows=group["rows"], first_charge=group["first_charge"])
-            entry["last_charge"] = group["last_charge"]
-            if group["by_charge"]:
-                entry["by_charge"] = sorted(group["by_charge"].items(), key=lambda p: p[0] or "")
-            out.append(entry)
-        return out
-
-
-def _iso(value: Any) -> Any:
-    """Fixed-width UTC text, so text order is time order."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    return value
-
-
-_DONE = object()
-
-
-def _prefetched(batches: Iterable[pa.RecordBatch], *, depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Read and convert the next batches in a thread while this one is written.
-
-    Arrow and the database drivers release the GIL in their C code, so reading and writing
-    overlap on two cores. ``depth`` bounds the batches held in memory; an exception in the
-    reader is re-raised here, and stopping early (a write failed) stops the reader.
-    """
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        handoff.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            handoff.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            handoff.put(exc)
-
-    reader = threading.Thread(target=produce, name="focus-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
-            try:
-                handoff.get_nowait()
-            except queue.Empty:
-                reader.join(timeout=0.1)
 
 
 def _record_failure(engine: Engine, run: dict[str, Any], exc: BaseException) -> None:
@@ -382,77 +255,3 @@ def _delete_days(
         )
     )
     return max(outcome.rowcount, 0)
-
-
-def _writer_for(connection: Connection) -> Any:
-    raw: Any = connection.connection.driver_connection
-    if connection.dialect.name == "sqlite":
-        # Four indexes are updated per row; a bigger page cache keeps their hot pages in memory.
-        raw.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-        return lambda batch, **kw: _write_sqlite(raw, batch, **kw)
-    if connection.dialect.name == "postgresql":
-        return lambda batch, **kw: _write_postgres(raw, batch, **kw)
-    raise DatabaseError(
-        f"bulk FOCUS loads support SQLite and PostgreSQL, not {connection.dialect.name}"
-    )
-
-
-def _present(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Drop all-null columns: the table's default is already NULL, and each value costs."""
-    keep = [i for i, array in enumerate(batch.columns) if array.null_count < batch.num_rows]
-    return batch.select(keep)
-
-
-def _columns(batch: pa.RecordBatch) -> list[str]:
-    unknown = set(batch.schema.names) - _FOCUS_COLUMNS
-    if unknown:  # names end up in SQL text, so only the table's own columns get through
-        raise ValueError(f"not cost_line_items columns: {sorted(unknown)}")
-    return [*batch.schema.names, "x_source", "x_load_id"]
-
-
-def _write_sqlite(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
-    """Bind as few Python values as possible: binding costs more than SQLite's own insert.
-
-    A column holding one value on every row of the batch (billing period, currency, provider,
-    the load id ...) goes into the statement as a literal; the others go through ``to_pylist``
-    (text only: timestamps are cast to SQLAlchemy's SQLite text in Arrow, not per cell).
-    """
-    batch = _present(batch)
-    columns = _columns(batch)
-    literals = {"x_source": sqlite_literal(source), "x_load_id": sqlite_literal(load_id)}
-    bound: list[tuple[str, pa.Array]] = []
-    for name, array in zip(batch.schema.names, batch.columns, strict=True):
-        if name in FOCUS_TIME_COLUMNS:  # the exact text SQLAlchemy's DateTime writes on SQLite
-            array = sqlite_time_text(array)
-        constant = constant_text(array)
-        if constant is not None:
-            literals[name] = sqlite_literal(constant)
-        else:
-            bound.append((name, array))
-    statement = "INSERT INTO cost_line_items ({}) VALUES ({})".format(  # noqa: S608 - names checked, literals quoted
-        ", ".join(columns),
-        ", ".join(literals.get(name, "?") for name in columns),
-    )
-    if not bound:  # every column is constant: the same row of literals, repeated
-        raw.executemany(statement, itertools.repeat((), batch.num_rows))
-        return
-    for start in range(0, batch.num_rows, _SQLITE_ROWS_PER_CALL):
-        values = [array.slice(start, _SQLITE_ROWS_PER_CALL).to_pylist() for _, array in bound]
-        raw.executemany(statement, zip(*values, strict=True))
-
-
-def _write_postgres(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
-    batch = _present(batch)
-    columns = _columns(batch)
-    table = (
-        pa.Table.from_batches([batch])
-        .append_column("x_source", pa.array(itertools.repeat(source, batch.num_rows), pa.string()))
-        .append_column(
-            "x_load_id", pa.array(itertools.repeat(load_id, batch.num_rows), pa.string())
-        )
-    )
-    buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
-    statement = "COPY cost_line_items ({}) FROM STDIN WITH (FORMAT csv)".format(", ".join(columns))
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(buffer.getbuffer())

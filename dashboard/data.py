@@ -18,7 +18,11 @@ from sqlalchemy.engine import Engine
 from spendwatch.config import Settings
 from warehouse import findings_store
 from warehouse.db import make_engine, safe_url
-from warehouse.queries import dashboard as queries
+from warehouse.queries import billing_loads as billing_load_queries
+from warehouse.queries import findings as finding_queries
+from warehouse.queries import gpu_fleet as gpu_queries
+from warehouse.queries import health as health_queries
+from warehouse.queries import spend_rollup as spend_queries
 from warehouse.queries import storage as storage_queries
 
 
@@ -56,8 +60,8 @@ def engine(url: str) -> Engine:
 def window(url: str) -> dict[str, Any] | None:
     """The days and providers there is data for (billing or GPU telemetry); None when empty."""
     with engine(url).connect() as connection:
-        spend = queries.spend_window(connection)
-        gpu = queries.gpu_window(connection)
+        spend = spend_queries.spend_window(connection)
+        gpu = gpu_queries.gpu_window(connection)
     if spend is None and gpu is None:
         return None
     days = [d for d in (spend and (spend["first_day"], spend["last_day"]), gpu) if d]
@@ -75,14 +79,14 @@ def window(url: str) -> dict[str, Any] | None:
 def spend_rollup(url: str, *, start: dt.date, end: dt.date, team_tag: str) -> list[dict[str, Any]]:
     """Daily cost rows (see ``daily_cost_rollup``); every spend figure is cut from these."""
     with engine(url).connect() as connection:
-        return queries.daily_cost_rollup(connection, start=start, end=end, team_tag=team_tag)
+        return spend_queries.daily_cost_rollup(connection, start=start, end=end, team_tag=team_tag)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def gpu_host_days(url: str, *, start: dt.date, end: dt.date, provider: str | None) -> pd.DataFrame:
     with engine(url).connect() as connection:
-        rows = queries.gpu_host_days(connection, start=start, end=end, provider=provider)
-        inventory = {row["resource_id"]: row for row in queries.gpu_resources(connection)}
+        rows = gpu_queries.gpu_host_days(connection, start=start, end=end, provider=provider)
+        inventory = {row["resource_id"]: row for row in gpu_queries.gpu_resources(connection)}
     frame = pd.DataFrame(
         rows,
         columns=["resource_id", "provider", "day", "gpu_hours", "util_sum", "util_samples"],
@@ -110,7 +114,7 @@ def findings(
     owners: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     with engine(url).connect() as connection:
-        return queries.finding_rows(
+        return finding_queries.finding_rows(
             connection, kinds=tuple(kinds), statuses=tuple(statuses), owners=tuple(owners)
         )
 
@@ -118,19 +122,21 @@ def findings(
 @st.cache_data(ttl=TTL, show_spinner=False)
 def finding_facets(url: str) -> dict[str, list[str]]:
     with engine(url).connect() as connection:
-        return queries.finding_facets(connection)
+        return finding_queries.finding_facets(connection)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def collector_health(url: str) -> list[dict[str, Any]]:
     with engine(url).connect() as connection:
-        return queries.latest_collector_runs(connection)
+        return health_queries.latest_collector_runs(connection)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def gpu_series(url: str, *, resource_id: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     with engine(url).connect() as connection:
-        rows = queries.gpu_hourly_series(connection, resource_id=resource_id, start=start, end=end)
+        rows = gpu_queries.gpu_hourly_series(
+            connection, resource_id=resource_id, start=start, end=end
+        )
     columns = ["hour", "gpus", "util_avg", "util_max", "mem_used_max_bytes"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -153,25 +159,26 @@ def savings_totals(url: str) -> list[dict[str, Any]]:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def realized_savings(url: str) -> list[dict[str, Any]]:
     with engine(url).connect() as connection:
-        return queries.realized_savings(connection)
+        return finding_queries.realized_savings(connection)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def billing_loads(url: str) -> tuple[list[dict[str, Any]], dict[str, dt.datetime]]:
     with engine(url).connect() as connection:
-        return queries.billing_loads(connection), queries.load_finish_times(connection)
+        loads = billing_load_queries.billing_loads(connection)
+        return loads, billing_load_queries.load_finish_times(connection)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def price_snapshots(url: str) -> list[dict[str, Any]]:
     with engine(url).connect() as connection:
-        return queries.price_snapshots(connection)
+        return health_queries.price_snapshots(connection)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def failed_notifications(url: str) -> list[dict[str, Any]]:
     with engine(url).connect() as connection:
-        return queries.failed_notifications(connection)
+        return health_queries.failed_notifications(connection)
 
 
 def forget_findings() -> None:

@@ -1,7 +1,7 @@
 """Figures the pages show, cut from already-loaded rows. Pure: no Streamlit, no database, no clock.
 
 Money stays ``Decimal``; sums are Python sums, so they are exact on both dialects. The spend
-rows are :func:`warehouse.queries.dashboard.daily_cost_rollup` rows.
+rows are :func:`warehouse.queries.spend_rollup.daily_cost_rollup` rows.
 """
 
 from __future__ import annotations

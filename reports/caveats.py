@@ -19,7 +19,7 @@ from alerts.evidence_fields import money
 from analytics.dedupe import counted_savings, totals_by
 from reports.gpu_fleet import GpuFleet
 from warehouse.billing_periods import delivered_final
-from warehouse.queries.dashboard import billing_loads, load_finish_times
+from warehouse.queries.billing_loads import billing_loads, load_finish_times
 from warehouse.queries.report import billing_coverage, last_analyzed
 
 # Feeds arrive about a day late; charges ending more than this before the month's end (or

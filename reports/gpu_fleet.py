@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from warehouse.queries.dashboard import gpu_host_days
 from warehouse.queries.gpu import gpu_inventory
+from warehouse.queries.gpu_fleet import gpu_host_days
 from warehouse.queries.report import gpu_hours_by_host
 
 NOT_IN_INVENTORY = "(not in inventory)"

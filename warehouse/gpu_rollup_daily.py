@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warehouse.queries.dashboard import utc_day
+from warehouse.queries.days import utc_day
 from warehouse.schema import gpu_daily, gpu_hourly
 
 # (source, resource_id, UTC day): the unit a load invalidates and the rollup replaces.

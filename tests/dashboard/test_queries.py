@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from warehouse.queries.dashboard import daily_cost_rollup, spend_window
+from warehouse.queries.spend_rollup import daily_cost_rollup, spend_window
 from warehouse.rollups import EVERYTHING, refresh_rollups
+from warehouse.schema import cost_line_items
 
 SEP_29, SEP_30 = dt.date(2024, 9, 29), dt.date(2024, 9, 30)
 DAY_COST = {  # team -> 24 x hourly price
@@ -75,3 +76,42 @@ def test_another_team_key_reads_the_line_items_with_the_same_answer(
     assert sorted({row["team"] for row in by_owner}) == owners
     total = sum((row["billed"] for row in by_owner), Decimal(0))
     assert total == 2 * sum(DAY_COST.values(), Decimal(0))  # 5360.6627547636144, 48 hours
+
+
+def test_mixed_currencies_come_most_line_items_first(empty_url: str, engine: Engine) -> None:
+    # USD: 2 line items; EUR: 3 (Microsoft 2, Google Cloud 1); one item with neither provider
+    # nor currency. EUR is the default view; providers are alphabetical, nulls left out.
+    at = dt.datetime(2024, 9, 29, 6, tzinfo=dt.UTC)
+    items = [
+        ("AWS", "USD"),
+        ("AWS", "USD"),
+        ("Microsoft", "EUR"),
+        ("Microsoft", "EUR"),
+        ("Google Cloud", "EUR"),
+        (None, None),
+    ]
+    with engine.begin() as connection:
+        connection.execute(
+            cost_line_items.insert(),
+            [
+                {
+                    "provider_name": provider,
+                    "billing_currency": currency,
+                    "billed_cost": Decimal("1.00"),
+                    "charge_category": "Usage",
+                    "charge_period_start": at,
+                    "x_source": "test",
+                    "x_load_id": "l1",
+                }
+                for provider, currency in items
+            ],
+        )
+        refresh_rollups(connection, EVERYTHING, team_tag="team")
+    with engine.connect() as connection:
+        window = spend_window(connection)
+    assert window == {
+        "first_day": SEP_29,
+        "last_day": SEP_29,
+        "providers": ["AWS", "Google Cloud", "Microsoft"],
+        "currencies": ["EUR", "USD"],
+    }

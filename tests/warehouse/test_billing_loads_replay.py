@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from warehouse.load import DayWindowReplace, load_focus_batches
-from warehouse.queries.dashboard import (
+from warehouse.queries.billing_loads import (
     _replay_billing_loads,
     _scan_billing_loads,
     billing_loads,

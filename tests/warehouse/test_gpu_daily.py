@@ -14,7 +14,7 @@ from spendwatch.cli import app
 from warehouse.errors import InputError
 from warehouse.gpu_rollup_daily import rebuild_gpu_daily
 from warehouse.load_gpu import load_gpu_hourly
-from warehouse.queries.dashboard import gpu_host_days
+from warehouse.queries.gpu_fleet import gpu_host_days
 from warehouse.schema import gpu_daily, gpu_hourly
 
 # 22:00 UTC on the 18th: hours 0-1 fall on the 18th, hours 2+ on the 19th.

@@ -2,7 +2,7 @@
 account's charges reach inside a window, and when the warehouse last analyzed.
 
 Spend totals come from :func:`warehouse.queries.costs.cost_totals`, GPU-hours from
-:func:`warehouse.queries.dashboard.gpu_host_days`, findings from
+:func:`warehouse.queries.gpu_fleet.gpu_host_days`, findings from
 :func:`warehouse.findings_store.list_findings`; this module only adds what they lack.
 """
 

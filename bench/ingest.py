@@ -2,8 +2,10 @@
 
 Each measurement runs in its own subprocess (``python -m bench.ingest --worker KIND ...``) so
 the peak RSS it reports (``ru_maxrss`` of that process) belongs to that work alone. Baselines:
-``pandas.read_csv(...).to_sql(...)`` into SQLite (what a user would otherwise write) and DuckDB's
-own ``read_csv`` into a DuckDB table (the limit for reading this CSV on this machine).
+``pandas.read_csv(...).to_sql(...)`` into SQLite (what a user would otherwise write), DuckDB's
+own ``read_csv`` into a DuckDB table (the limit for reading this CSV on this machine), and one
+PostgreSQL ``COPY FROM STDIN`` of the same rows already in the table's form (the limit for
+writing them into PostgreSQL: the "COPY speed" the PostgreSQL path is held to).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
     kinds = {
         "ingest_focus_sqlite": ("spendwatch_sqlite", ""),
         "ingest_focus_postgres": ("spendwatch_postgres", pg_url),
+        "postgres_copy": ("postgres_copy", pg_url),
         "pandas_to_sql_sqlite": ("pandas_sqlite", ""),
         "duckdb_read_csv": ("duckdb", ""),
     }
@@ -55,6 +58,7 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
     pairs = [
         ("ingest_focus_sqlite", "pandas_to_sql_sqlite"),
         ("ingest_focus_postgres", "pandas_to_sql_sqlite"),
+        ("ingest_focus_postgres", "postgres_copy"),
         ("ingest_focus_sqlite", "duckdb_read_csv"),
         ("pandas_to_sql_sqlite", None),
         ("duckdb_read_csv", None),
@@ -64,7 +68,7 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
         result = measured[name]
         value = result["rows"] / result["seconds"]
         record: dict[str, Any] = {
-            "name": name if baseline != "duckdb_read_csv" else f"{name}_vs_limit",
+            "name": f"{name}_vs_limit" if baseline in _LIMITS else name,
             "value": round(value),
             "unit": "rows/s",
             "baseline": baseline,
@@ -83,6 +87,10 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
             record["ratio"] = round(value / base_value, 2)
         records.append(record)
     return records
+
+
+# Baselines that are the limit for their part rather than what a user would write.
+_LIMITS = ("duckdb_read_csv", "postgres_copy")
 
 
 def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,32 +143,67 @@ def _fresh_sqlite(name: str) -> Path:
     return path
 
 
+def _cli(url: str, *args: str) -> subprocess.Popen[bytes]:
+    """``spendwatch ARGS`` against the warehouse at ``url``, in its own process."""
+    env = {**os.environ, "SPENDWATCH_DATABASE__URL": url}
+    command = [sys.executable, "-c", "from spendwatch.cli import run; run()", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _finish(process: subprocess.Popen[bytes]) -> bytes:
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"{process.args!r} failed:\n{stderr.decode()[-3000:]}")
+    return stdout
+
+
 def _spendwatch(url: str, csv_path: str) -> int:
     """Time the command a user runs, ``spendwatch ingest focus FILE``, in its own process.
 
     Schema creation happens first in another process and is not measured; the figures are the
     command's wall time (interpreter start and imports included) and its own peak RSS.
     """
-    env = {**os.environ, "SPENDWATCH_DATABASE__URL": url}
-    cli = [sys.executable, "-c", "from spendwatch.cli import run; run()"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    _finish(_cli(url, "db", "upgrade"))
     started = time.perf_counter()
-    command = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [*cli, "ingest", "focus", "--format", "json", csv_path],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    stdout, stderr = command.communicate()
+    stdout = _finish(_cli(url, "ingest", "focus", "--format", "json", csv_path))
     seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if command.returncode != 0:
-        raise SystemExit(f"spendwatch ingest focus failed:\n{stderr.decode()[-3000:]}")
     (summary,) = json.loads(stdout)  # one delivery
-    rows = int(summary["rows"])
     # RUSAGE_CHILDREN's peak is the largest child's: the ingest, not the smaller upgrade.
-    peak_mb = usage.ru_maxrss / 1024  # Linux: KiB
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": round(peak_mb)}))
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
+    print(json.dumps({"rows": summary["rows"], "seconds": seconds, "peak_rss_mb": round(peak_mb)}))
+    return 0
+
+
+def _postgres_copy(url: str, csv_path: str) -> int:
+    """The limit for PostgreSQL: the same rows, already in ``cost_line_items``' own CSV form,
+    sent by one ``COPY ... FROM STDIN`` into the same table and indexes (no conversion, no
+    rollup, no run record). That form is made first, untimed, by loading the file once with
+    spendwatch and copying the rows out."""
+    import psycopg
+
+    from warehouse.schema import cost_line_items
+
+    columns = ", ".join(column.name for column in cost_line_items.c if column.name != "id")
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dump = DATA_DIR / "postgres_copy_rows.csv"
+    _recreate_pg(url)
+    _finish(_cli(url, "ingest", "focus", csv_path))
+    with psycopg.connect(conninfo) as connection, dump.open("wb") as out:
+        statement = f"COPY (SELECT {columns} FROM cost_line_items) TO STDOUT WITH (FORMAT csv)"  # noqa: S608 - our column names
+        with connection.cursor().copy(statement) as copy:
+            for chunk in copy:
+                out.write(chunk)
+    _recreate_pg(url)
+    _finish(_cli(url, "db", "upgrade"))
+    started = time.perf_counter()
+    with psycopg.connect(conninfo) as connection, dump.open("rb") as rows:
+        statement = f"COPY cost_line_items ({columns}) FROM STDIN WITH (FORMAT csv)"
+        with connection.cursor().copy(statement) as copy:
+            while chunk := rows.read(1 << 20):
+                copy.write(chunk)
+        count = connection.execute("SELECT count(*) FROM cost_line_items").fetchone()
+    dump.unlink()
+    _report(int(count[0]) if count else 0, started)
     return 0
 
 
@@ -220,6 +263,8 @@ def _main() -> int:
     if args.worker == "spendwatch_postgres":
         _recreate_pg(args.url)
         return _spendwatch(args.url, args.csv)
+    if args.worker == "postgres_copy":
+        return _postgres_copy(args.url, args.csv)
     if args.worker == "pandas_sqlite":
         return _pandas_sqlite(args.csv)
     if args.worker == "duckdb":

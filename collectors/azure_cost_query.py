@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlalchemy.engine import Engine
 
-from collectors.azure_exports import (
+from collectors.azure_focus_values import (
     AZURE,
     COMMITMENT_MODELS,
     charge_category,

@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from spendwatch import demo_fleet, demo_history, demo_nvidia_smi
+from spendwatch import demo_billing, demo_fleet, demo_history, demo_nvidia_smi, demo_shapes
 from spendwatch.commands.ingest import ingest_focus_files
 from spendwatch.config import DatabaseSettings, Settings
 from warehouse.db import make_engine, upgrade
@@ -105,10 +105,10 @@ def build_demo(
         priced = as_of - dt.timedelta(days=days)
         load_inventory(
             engine,
-            shapes=demo_fleet.instance_type_records(demo_fleet.DEMO_SHAPES),
+            shapes=demo_shapes.instance_type_records(demo_shapes.DEMO_SHAPES),
             price_records=[
-                *demo_fleet.price_records(effective_at=priced, shapes=demo_fleet.DEMO_SHAPES),
-                *demo_fleet.spot_price_records(effective_at=priced),
+                *demo_shapes.price_records(effective_at=priced, shapes=demo_shapes.DEMO_SHAPES),
+                *demo_shapes.spot_price_records(effective_at=priced),
             ],
             resource_records=demo_fleet.resource_records(hosts, as_of=as_of, days=days),
             updated_at=as_of,
@@ -155,8 +155,8 @@ def write_fleet_billing(
     """The fleet's hourly bill as a FOCUS CSV, the way a provider export delivers it."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(demo_fleet.FOCUS_HEADER)
-        writer.writerows(demo_fleet.focus_billing_rows(hosts, as_of=as_of, days=days))
+        writer.writerow(demo_billing.FOCUS_HEADER)
+        writer.writerows(demo_billing.focus_billing_rows(hosts, as_of=as_of, days=days))
     return path
 
 

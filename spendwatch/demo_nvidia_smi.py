@@ -18,15 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from collectors.nvidia_smi_files import ingest_nvidia_smi_file
-from spendwatch.demo_fleet import (
-    GIB,
-    MIB,
-    Host,
-    gpu_utilization,
-    hours,
-    memory_used,
-    power_draw,
-)
+from spendwatch.demo_fleet import Host, hours
+from spendwatch.demo_shapes import GIB, MIB
+from spendwatch.demo_telemetry import gpu_utilization, memory_used, power_draw
 from warehouse.db import make_engine
 
 NVIDIA_SMI_QUERY = "timestamp,index,uuid,name,utilization.gpu,memory.used,memory.total,power.draw"

@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from collectors.nvidia_smi_files import parse_csv
-from spendwatch import demo_fleet, demo_history
+from spendwatch import demo_fleet, demo_history, demo_shapes, demo_telemetry
 from spendwatch.commands.demo import summary_lines
 from spendwatch.demo import DEMO_AS_OF, DemoSummary, build_demo
 from spendwatch.demo_nvidia_smi import NVIDIA_SMI_HEADER, SAMPLES_PER_HOUR, nvidia_smi_log
@@ -106,7 +106,7 @@ def test_fleet_is_deterministic_and_has_every_pattern_and_provider() -> None:
 
 def test_nightly_host_works_only_from_one_to_five_and_underused_uses_two_gpus() -> None:
     fleet = demo_fleet.generate_fleet(seed=7, host_count=4)  # idle, nightly, underused, busy
-    rows = list(demo_fleet.gpu_hourly_rows(fleet, as_of=DEMO_AS_OF, days=2))
+    rows = list(demo_telemetry.gpu_hourly_rows(fleet, as_of=DEMO_AS_OF, days=2))
     nightly = [r for r in rows if r["resource_id"] == fleet[1].resource_id]
     assert {r["hour"].hour for r in nightly if r["util_avg"] > 0} == {1, 2, 3, 4}
     underused = [r for r in rows if r["resource_id"] == fleet[2].resource_id]
@@ -146,14 +146,14 @@ def test_real_prices_match_the_public_samples(shared_data: Path) -> None:
         region = section[section.index("        us-central1:\n") :]
         return Decimal(region.split(f"\n          {key}:", 1)[1].split()[0])
 
-    for shape in demo_fleet.DEMO_SHAPES:
+    for shape in demo_shapes.DEMO_SHAPES:
         if shape.provider == "aws":
             assert aws[shape.instance_type] == shape.hourly_price, shape.instance_type
         elif shape.provider == "gcp":
             assert gcp(shape.instance_type, "hour") == shape.hourly_price, shape.instance_type
         else:
             assert shape.price_source.startswith("illustrative")
-    for instance_type, spot in demo_fleet.SPOT_PRICES.items():
+    for instance_type, spot in demo_shapes.SPOT_PRICES.items():
         assert gcp(instance_type, "hour_spot") == spot, instance_type
 
 

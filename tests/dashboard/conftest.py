@@ -36,7 +36,7 @@ import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from spendwatch import demo_fleet
+from spendwatch import demo_billing, demo_fleet, demo_shapes, demo_telemetry
 from warehouse.load_gpu import load_gpu_hourly
 from warehouse.load_inventory import load_inventory
 from warehouse.load_storage import PrefixUsage, StorageSnapshot, load_storage
@@ -55,8 +55,8 @@ DAYS = 2
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 
-def _shape(instance_type: str) -> demo_fleet.Shape:
-    return next(shape for shape in demo_fleet.SHAPES if shape.instance_type == instance_type)
+def _shape(instance_type: str) -> demo_shapes.Shape:
+    return next(shape for shape in demo_shapes.SHAPES if shape.instance_type == instance_type)
 
 
 _GCE = "projects/acme-ml/zones/us-central1-a/instances/"
@@ -101,9 +101,9 @@ def _snake(name: str) -> str:
 
 def _line_items() -> list[dict[str, object]]:
     """The generator's FOCUS rows as warehouse rows (the ingest path is tested on its own)."""
-    columns = [_snake(name) for name in demo_fleet.FOCUS_HEADER]
+    columns = [_snake(name) for name in demo_billing.FOCUS_HEADER]
     items = []
-    for values in demo_fleet.focus_billing_rows(HOSTS, as_of=AS_OF, days=DAYS):
+    for values in demo_billing.focus_billing_rows(HOSTS, as_of=AS_OF, days=DAYS):
         row: dict[str, object] = {}
         for column, value in zip(columns, values, strict=True):
             if column in FOCUS_MONEY_COLUMNS or column in FOCUS_QUANTITY_COLUMNS:
@@ -277,14 +277,14 @@ def _storage() -> list[StorageSnapshot]:
 def fill_demo_like(engine: Engine) -> None:
     load_inventory(
         engine,
-        shapes=demo_fleet.instance_type_records(),
-        price_records=demo_fleet.price_records(effective_at=AS_OF - dt.timedelta(days=30)),
+        shapes=demo_shapes.instance_type_records(),
+        price_records=demo_shapes.price_records(effective_at=AS_OF - dt.timedelta(days=30)),
         resource_records=demo_fleet.resource_records(HOSTS, as_of=AS_OF, days=DAYS),
         updated_at=AS_OF,
     )
     with engine.begin() as connection:
         load_gpu_hourly(
-            connection, list(demo_fleet.gpu_hourly_rows(HOSTS, as_of=AS_OF, days=DAYS, seed=1))
+            connection, list(demo_telemetry.gpu_hourly_rows(HOSTS, as_of=AS_OF, days=DAYS, seed=1))
         )
         connection.execute(sa.insert(cost_line_items), _line_items())
         # These line items bypass the loader, so rebuild the daily rollup the spend pages read.

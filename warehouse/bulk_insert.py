@@ -1,101 +1,136 @@
-"""Bulk writes of FOCUS batches into ``cost_line_items`` through the raw DBAPI connection.
+"""Bulk inserts of Arrow rows through the raw DBAPI connection of a SQLAlchemy transaction.
 
-This is where loads spend their time: ``sqlite3.executemany`` of tuples built column-wise on
-SQLite, ``COPY ... FROM STDIN`` of Arrow-written CSV on PostgreSQL. The writer uses the
-connection of the caller's SQLAlchemy transaction, so it commits or rolls back with it.
+This is where loads spend their time, so both the line items and the daily rollup go through
+here: ``sqlite3.executemany`` of tuples built column-wise on SQLite, ``COPY ... FROM STDIN`` of
+Arrow-written CSV on PostgreSQL. The rows commit or roll back with the caller's transaction.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warehouse.db import DatabaseError
-from warehouse.rollups import constant_text, sqlite_literal, sqlite_time_text
-from warehouse.schema import FOCUS_TIME_COLUMNS, cost_line_items
+from warehouse.schema import cost_line_items
 
 # 16 MiB: a bigger cache measured no faster on the bench file and its pages stay resident
 # for the whole load (64 MiB was a fifth of the 300 MB budget).
 _SQLITE_CACHE_KIB = 16 * 1024
 _SQLITE_ROWS_PER_CALL = 2048  # bounds the Python objects alive at once (~40 a row)
-_FOCUS_COLUMNS = frozenset(cost_line_items.c.keys())
+
+LineItemWriter = Callable[..., None]
 
 
-def line_item_writer(connection: Connection) -> Any:
-    """A ``write(batch, *, load_id, source)`` for this connection's dialect."""
+def line_item_writer(connection: Connection) -> LineItemWriter:
+    """``write(batch, *, load_id, source)``: FOCUS batches into ``cost_line_items``."""
+    if connection.dialect.name not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"bulk FOCUS loads support SQLite and PostgreSQL, not {connection.dialect.name}"
+        )
+    if connection.dialect.name == "sqlite":
+        # Three indexes are updated per row; a bigger page cache keeps their hot pages in memory.
+        raw: Any = connection.connection.driver_connection
+        raw.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+
+    def write(batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
+        constants = {"x_source": source, "x_load_id": load_id}
+        bulk_insert(connection, cost_line_items, batch, constants=constants)
+
+    return write
+
+
+def bulk_insert(
+    connection: Connection,
+    table: sa.Table,
+    rows: pa.RecordBatch | pa.Table,
+    *,
+    constants: Mapping[str, str] | None = None,
+) -> None:
+    """Insert ``rows`` (columns named as ``table``'s; money as decimal text, timestamps UTC)
+    plus ``constants``, text columns with one value on every row."""
+    if rows.num_rows == 0:
+        return
+    data = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+    # All-null columns are left to the column default (NULL): each bound value costs.
+    present = [name for name in data.schema.names if data[name].null_count < data.num_rows]
+    data = data.select(present).combine_chunks()
+    unknown = set(present) - set(table.c.keys())
+    if unknown:  # names end up in SQL text, so only the table's own columns get through
+        raise ValueError(f"not {table.name} columns: {sorted(unknown)}")
     raw: Any = connection.connection.driver_connection
     if connection.dialect.name == "sqlite":
-        # Four indexes are updated per row; a bigger page cache keeps their hot pages in memory.
-        raw.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-        return lambda batch, **kw: _write_sqlite(raw, batch, **kw)
-    if connection.dialect.name == "postgresql":
-        return lambda batch, **kw: _write_postgres(raw, batch, **kw)
-    raise DatabaseError(
-        f"bulk FOCUS loads support SQLite and PostgreSQL, not {connection.dialect.name}"
-    )
+        _sqlite_insert(raw, table.name, data, dict(constants or {}))
+    else:
+        _postgres_copy(raw, table.name, data, dict(constants or {}))
 
 
-def _present(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Drop all-null columns: the table's default is already NULL, and each value costs."""
-    keep = [i for i, array in enumerate(batch.columns) if array.null_count < batch.num_rows]
-    return batch.select(keep)
-
-
-def _columns(batch: pa.RecordBatch) -> list[str]:
-    unknown = set(batch.schema.names) - _FOCUS_COLUMNS
-    if unknown:  # names end up in SQL text, so only the table's own columns get through
-        raise ValueError(f"not cost_line_items columns: {sorted(unknown)}")
-    return [*batch.schema.names, "x_source", "x_load_id"]
-
-
-def _write_sqlite(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
+def _sqlite_insert(raw: Any, name: str, data: pa.Table, constants: dict[str, str]) -> None:
     """Bind as few Python values as possible: binding costs more than SQLite's own insert.
 
-    A column holding one value on every row of the batch (billing period, currency, provider,
-    the load id ...) goes into the statement as a literal; the others go through ``to_pylist``
-    (text only: timestamps are cast to SQLAlchemy's SQLite text in Arrow, not per cell).
+    A column holding one value on every row (billing period, currency, provider, the load
+    id ...) goes into the statement as a literal; the others go through ``to_pylist`` (text
+    only: timestamps are cast to SQLAlchemy's SQLite text in Arrow, not per cell).
     """
-    batch = _present(batch)
-    columns = _columns(batch)
-    literals = {"x_source": sqlite_literal(source), "x_load_id": sqlite_literal(load_id)}
+    literals = {column: sqlite_literal(value) for column, value in constants.items()}
     bound: list[tuple[str, pa.Array]] = []
-    for name, array in zip(batch.schema.names, batch.columns, strict=True):
-        if name in FOCUS_TIME_COLUMNS:  # the exact text SQLAlchemy's DateTime writes on SQLite
+    for column in data.schema.names:
+        array = data[column].chunk(0)  # combined: one chunk
+        if pa.types.is_timestamp(array.type):  # the exact text SQLAlchemy's DateTime writes
             array = sqlite_time_text(array)
         constant = constant_text(array)
         if constant is not None:
-            literals[name] = sqlite_literal(constant)
+            literals[column] = sqlite_literal(constant)
         else:
-            bound.append((name, array))
-    statement = "INSERT INTO cost_line_items ({}) VALUES ({})".format(  # noqa: S608 - names checked, literals quoted
-        ", ".join(columns),
-        ", ".join(literals.get(name, "?") for name in columns),
+            bound.append((column, array))
+    columns = [*literals, *(column for column, _ in bound)]
+    statement = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names checked, literals quoted
+        name, ", ".join(columns), ", ".join([*literals.values(), *("?" * len(bound))])
     )
     if not bound:  # every column is constant: the same row of literals, repeated
-        raw.executemany(statement, itertools.repeat((), batch.num_rows))
+        raw.executemany(statement, itertools.repeat((), data.num_rows))
         return
-    for start in range(0, batch.num_rows, _SQLITE_ROWS_PER_CALL):
+    for start in range(0, data.num_rows, _SQLITE_ROWS_PER_CALL):
         values = [array.slice(start, _SQLITE_ROWS_PER_CALL).to_pylist() for _, array in bound]
         raw.executemany(statement, zip(*values, strict=True))
 
 
-def _write_postgres(raw: Any, batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
-    batch = _present(batch)
-    columns = _columns(batch)
-    table = (
-        pa.Table.from_batches([batch])
-        .append_column("x_source", pa.array(itertools.repeat(source, batch.num_rows), pa.string()))
-        .append_column(
-            "x_load_id", pa.array(itertools.repeat(load_id, batch.num_rows), pa.string())
-        )
-    )
+def _postgres_copy(raw: Any, name: str, data: pa.Table, constants: dict[str, str]) -> None:
+    for column, value in constants.items():
+        data = data.append_column(column, pa.array(itertools.repeat(value, data.num_rows)))
     buffer = io.BytesIO()
-    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
-    statement = "COPY cost_line_items ({}) FROM STDIN WITH (FORMAT csv)".format(", ".join(columns))
+    pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False))
+    statement = "COPY {} ({}) FROM STDIN WITH (FORMAT csv)".format(
+        name, ", ".join(data.schema.names)
+    )
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(buffer.getbuffer())
+
+
+def constant_text(array: pa.Array) -> str | None:
+    """The one value of a text column with no nulls, or None."""
+    if len(array) < 2 or array.null_count or not pa.types.is_string(array.type):
+        return None
+    if pc.count_distinct(array).as_py() != 1:
+        return None
+    value: str = array[0].as_py()
+    return None if "\x00" in value else value  # a NUL cannot go into SQL text; bind it
+
+
+def sqlite_literal(value: str) -> str:
+    # SQLite string literals have no backslash escapes: doubling the quote is the whole rule.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sqlite_time_text(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``%Y-%m-%d %H:%M:%S.%f`` of the UTC time: Arrow's own cast to text (10x strftime)."""
+    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+        array = pc.cast(array, pa.timestamp("us", tz="UTC"))
+    return pc.cast(pc.cast(array, pa.timestamp("us")), pa.string())

@@ -26,19 +26,16 @@ each row, so a reader asking for another key can tell; changing ``settings.tags.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from warehouse.bulk_insert import bulk_insert
 from warehouse.rollup_build import TIME, DailyRollupBuilder
 from warehouse.schema import ROLLUP_GROUP_COLUMNS, ROLLUP_MONEY_COLUMNS, cost_daily, cost_line_items
 
@@ -232,69 +229,6 @@ def _line_items(
 
 
 def write_rollup(connection: Connection, table: pa.Table, *, team_tag: str) -> int:
-    """Insert :meth:`DailyRollupBuilder.result` rows through the raw driver connection."""
-    if table.num_rows == 0:
-        return 0
-    table = table.append_column("team_tag", pa.array([team_tag] * table.num_rows, pa.string()))
-    names = table.schema.names
-    raw: Any = connection.connection.driver_connection
-    if connection.dialect.name == "sqlite":
-        _insert_sqlite(raw, table)
-    else:
-        buffer = io.BytesIO()
-        pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
-        statement = "COPY cost_daily ({}) FROM STDIN WITH (FORMAT csv)".format(", ".join(names))
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(buffer.getbuffer())
+    """Insert :meth:`DailyRollupBuilder.result` rows."""
+    bulk_insert(connection, cost_daily, table, constants={"team_tag": team_tag})
     return table.num_rows
-
-
-def _insert_sqlite(raw: Any, table: pa.Table) -> None:
-    """executemany of the varying columns only, as the loader writes line items: a column
-    with one value on every row goes into the statement as a literal, an all-NULL one is left
-    to the column default. Binding Python values is most of the cost of a SQLite insert."""
-    literals: dict[str, str] = {}
-    bound: list[tuple[str, pa.Array]] = []
-    for name in table.schema.names:
-        array = table.column(name).combine_chunks()
-        if array.null_count == len(array):
-            continue
-        if pa.types.is_timestamp(array.type):
-            array = sqlite_time_text(array)
-        constant = constant_text(array)
-        if constant is not None:
-            literals[name] = sqlite_literal(constant)
-        else:
-            bound.append((name, array))
-    names = [*literals, *(name for name, _ in bound)]
-    statement = "INSERT INTO cost_daily ({}) VALUES ({})".format(  # noqa: S608 - names fixed, literals quoted
-        ", ".join(names), ", ".join([*literals.values(), *("?" * len(bound))])
-    )
-    if not bound:
-        raw.executemany(statement, itertools.repeat((), table.num_rows))
-        return
-    for start in range(0, table.num_rows, 2048):
-        values = [array.slice(start, 2048).to_pylist() for _, array in bound]
-        raw.executemany(statement, zip(*values, strict=True))
-
-
-def constant_text(array: pa.Array) -> str | None:
-    """The one value of a text column with no nulls, or None."""
-    if len(array) < 2 or array.null_count or not pa.types.is_string(array.type):
-        return None
-    if pc.count_distinct(array).as_py() != 1:
-        return None
-    value: str = array[0].as_py()
-    return None if "\x00" in value else value  # a NUL cannot go into SQL text; bind it
-
-
-def sqlite_literal(value: str) -> str:
-    # SQLite string literals have no backslash escapes: doubling the quote is the whole rule.
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sqlite_time_text(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """``%Y-%m-%d %H:%M:%S.%f`` of the UTC time: Arrow's own cast to text (10x strftime)."""
-    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
-        array = pc.cast(array, pa.timestamp("us", tz="UTC"))
-    return pc.cast(pc.cast(array, pa.timestamp("us")), pa.string())

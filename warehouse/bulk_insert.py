@@ -7,9 +7,10 @@ Arrow-written CSV on PostgreSQL. The rows commit or roll back with the caller's 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -29,22 +30,69 @@ _SQLITE_ROWS_PER_CALL = 2048  # bounds the Python objects alive at once (~40 a r
 LineItemWriter = Callable[..., None]
 
 
-def line_item_writer(connection: Connection) -> LineItemWriter:
-    """``write(batch, *, load_id, source)``: FOCUS batches into ``cost_line_items``."""
-    if connection.dialect.name not in ("sqlite", "postgresql"):
+@contextlib.contextmanager
+def line_item_writer(connection: Connection) -> Iterator[LineItemWriter]:
+    """``write(batch, *, load_id, source)``: FOCUS batches into ``cost_line_items``.
+
+    On PostgreSQL the batches of a delivery stream through one ``COPY`` (a new one only when
+    the columns change), so the server parses a batch while this process encodes the next
+    instead of waiting for each batch's own statement to finish.
+    """
+    raw: Any = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite":
+        # Three indexes are updated per row; a bigger page cache keeps their hot pages in memory.
+        raw.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+
+        def write(batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
+            constants = {"x_source": source, "x_load_id": load_id}
+            bulk_insert(connection, cost_line_items, batch, constants=constants)
+
+        yield write
+        return
+    if connection.dialect.name != "postgresql":
         raise DatabaseError(
             f"bulk FOCUS loads support SQLite and PostgreSQL, not {connection.dialect.name}"
         )
-    if connection.dialect.name == "sqlite":
-        # Three indexes are updated per row; a bigger page cache keeps their hot pages in memory.
-        raw: Any = connection.connection.driver_connection
-        raw.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+    stream = _CopyStream(raw, cost_line_items)
+    try:
+        yield stream.write
+    except BaseException as exc:
+        stream.finish(exc)  # the server is told the COPY failed; the transaction rolls back
+        raise
+    stream.finish()
 
-    def write(batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
-        constants = {"x_source": source, "x_load_id": load_id}
-        bulk_insert(connection, cost_line_items, batch, constants=constants)
 
-    return write
+class _CopyStream:
+    """One ``COPY ... FROM STDIN`` for consecutive batches with the same columns."""
+
+    def __init__(self, raw: Any, table: sa.Table):
+        self._raw = raw
+        self._table = table
+        self._columns: list[str] | None = None
+        self._open: contextlib.ExitStack | None = None
+        self._copy: Any = None
+
+    def write(self, batch: pa.RecordBatch, *, load_id: str, source: str) -> None:
+        data = _with_constants(
+            pa.Table.from_batches([batch]), {"x_source": source, "x_load_id": load_id}
+        )
+        _check_columns(self._table, data.schema.names)
+        if data.schema.names != self._columns:
+            self.finish()
+            self._open = contextlib.ExitStack()
+            cursor = self._open.enter_context(self._raw.cursor())
+            self._copy = self._open.enter_context(cursor.copy(_copy_statement(self._table, data)))
+            self._columns = data.schema.names
+        self._copy.write(_csv_bytes(data))
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self._open is None:
+            return
+        stack, self._open, self._columns = self._open, None, None
+        if exc is None:
+            stack.close()
+        else:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
 
 
 def bulk_insert(
@@ -62,14 +110,20 @@ def bulk_insert(
     # All-null columns are left to the column default (NULL): each bound value costs.
     present = [name for name in data.schema.names if data[name].null_count < data.num_rows]
     data = data.select(present).combine_chunks()
-    unknown = set(present) - set(table.c.keys())
-    if unknown:  # names end up in SQL text, so only the table's own columns get through
-        raise ValueError(f"not {table.name} columns: {sorted(unknown)}")
+    _check_columns(table, present)
     raw: Any = connection.connection.driver_connection
     if connection.dialect.name == "sqlite":
         _sqlite_insert(raw, table.name, data, dict(constants or {}))
     else:
-        _postgres_copy(raw, table.name, data, dict(constants or {}))
+        data = _with_constants(data, constants or {})
+        with raw.cursor() as cursor, cursor.copy(_copy_statement(table, data)) as copy:
+            copy.write(_csv_bytes(data))
+
+
+def _check_columns(table: sa.Table, names: Iterable[str]) -> None:
+    unknown = set(names) - set(table.c.keys())
+    if unknown:  # names end up in SQL text, so only the table's own columns get through
+        raise ValueError(f"not {table.name} columns: {sorted(unknown)}")
 
 
 def _sqlite_insert(raw: Any, name: str, data: pa.Table, constants: dict[str, str]) -> None:
@@ -102,16 +156,22 @@ def _sqlite_insert(raw: Any, name: str, data: pa.Table, constants: dict[str, str
         raw.executemany(statement, zip(*values, strict=True))
 
 
-def _postgres_copy(raw: Any, name: str, data: pa.Table, constants: dict[str, str]) -> None:
+def _with_constants(data: pa.Table, constants: Mapping[str, str]) -> pa.Table:
     for column, value in constants.items():
         data = data.append_column(column, pa.array(itertools.repeat(value, data.num_rows)))
+    return data
+
+
+def _copy_statement(table: sa.Table, data: pa.Table) -> str:
+    return "COPY {} ({}) FROM STDIN WITH (FORMAT csv)".format(
+        table.name, ", ".join(data.schema.names)
+    )
+
+
+def _csv_bytes(data: pa.Table) -> memoryview:
     buffer = io.BytesIO()
     pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False))
-    statement = "COPY {} ({}) FROM STDIN WITH (FORMAT csv)".format(
-        name, ", ".join(data.schema.names)
-    )
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(buffer.getbuffer())
+    return buffer.getbuffer()
 
 
 def constant_text(array: pa.Array) -> str | None:

@@ -90,20 +90,20 @@ def load_focus_batches(
     run: dict[str, Any] = {"source": source, "started_at": started, "details": run_details}
     try:
         with engine.begin() as connection:
-            write = line_item_writer(connection)
             team = team_tag if team_tag is not None else rollup_team_tag(connection)
             rollup = DailyRollupBuilder(team_tag=team, source=source)
             pairs: set[tuple[str | None, dt.datetime]] = set()
             groups = BillingGroups()
-            for batch in read_ahead(_rolled_up(batches, rollup)):
-                if batch.num_rows == 0:
-                    continue
-                if replace_days is not None:
-                    _check_inside(batch, replace_days)
-                write(batch, load_id=result.load_id, source=source)
-                result.rows += batch.num_rows
-                pairs |= _account_periods(batch)
-                groups.add(batch, by_charge=replace_days is not None)
+            with line_item_writer(connection) as write:
+                for batch in read_ahead(_rolled_up(batches, rollup)):
+                    if batch.num_rows == 0:
+                        continue
+                    if replace_days is not None:
+                        _check_inside(batch, replace_days)
+                    write(batch, load_id=result.load_id, source=source)
+                    result.rows += batch.num_rows
+                    pairs |= _account_periods(batch)
+                    groups.add(batch, by_charge=replace_days is not None)
             result.periods = sorted(pairs, key=lambda pair: (pair[1], pair[0] or ""))
             result.replaced_rows = (
                 _delete_superseded(connection, result)

@@ -288,3 +288,21 @@ def test_values_shared_by_every_row_and_long_batches_round_trip(
         )
     assert issuers == [(issuer,)]
     assert midnight == 75
+
+
+def test_files_with_different_columns_load_as_one_delivery(
+    engine: Engine, sample: Path, tmp_path: Path
+) -> None:
+    """On PostgreSQL the batches stream through one COPY, restarted when the columns change."""
+    small = tmp_path / "three_columns.csv"
+    small.write_text(
+        "BilledCost,BillingPeriodStart,ChargePeriodStart\n"
+        "1.25,2024-09-01T00:00:00Z,2024-09-02T00:00:00Z\n"
+        "2.50,2024-09-01T00:00:00Z,2024-09-03T00:00:00Z\n"
+    )
+    result = ingest(engine, sample, small, sample)
+    # The sample's BilledCost: AWS 18.00663861840 + Microsoft 1.97651418586 + Oracle
+    # 0.53707392473 = 20.52022672899; the sample twice in one delivery is 2000 rows.
+    assert result.rows == 2002
+    billed, _, _, count = totals(engine)
+    assert (billed, count) == (Decimal("20.52022672899") * 2 + Decimal("3.75"), 2002)

@@ -66,7 +66,7 @@ def idle_gpu_findings(
     ``usage`` is :func:`warehouse.queries.gpu.gpu_window_summary` for that window,
     ``idle_since`` :func:`~warehouse.queries.gpu.idle_streak_starts`, ``costs``
     :func:`~warehouse.queries.gpu.hourly_effective_costs` over the cost lookback, ``catalog``
-    :func:`~warehouse.queries.gpu.catalog_on_demand_prices`, ``inventory``
+    :func:`~warehouse.queries.resource_prices.catalog_on_demand_prices`, ``inventory``
     :func:`~warehouse.queries.gpu.gpu_inventory`.
     """
     as_of = utc(as_of)
@@ -231,7 +231,8 @@ def hourly_cost(
             source="catalog_on_demand",
             basis=(
                 f"no billing for this resource in the last {lookback_days} days: on-demand "
-                f"list price of {catalog['instance_type']} in {catalog['region']} "
+                f"list price of {catalog.get('priced_as') or catalog['instance_type']} in "
+                f"{catalog['region']} "
                 f"({catalog['price_source']}, {_iso(catalog['effective_at'])[:10]})"
             ),
         )

@@ -6,9 +6,10 @@ follows ``nextPageToken``). Kept: Compute SKUs whose resource group is GPU, CPU 
 Storage SKUs. Each SKU becomes one price per service region:
 
 * ``sku``: a GCS storage class (standard, nearline, coldline, archive: the names the price
-  snapshot uses) when the description names one, else the SKU description itself
-  ("Nvidia Tesla A100 GPU running in Americas"), since catalog SKUs price components, not
-  machine types;
+  snapshot uses) when the description names one; ``gpu:<model>`` (``gpu:T4``) for a GPU that
+  is attached to N1 VMs and billed on top of the machine type (K80, P4, P100, V100, T4; see
+  :mod:`warehouse.queries.catalog`); else the SKU description itself ("Nvidia Tesla A100 GPU
+  running in Americas"), since catalog SKUs price components, not machine types;
 * ``pricing_model`` from ``category.usageType`` (OnDemand, Preemptible = spot, Commit1Yr/3Yr);
 * ``price``: ``units + nanos / 1e9`` of the last tier (the rate at volume; storage's first
   tier is often a free allowance), as an exact Decimal.
@@ -17,6 +18,7 @@ Storage SKUs. Each SKU becomes one price per service region:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from collectors.base import CollectResult
 from collectors.cloud_clients import catalog_client
 from warehouse.errors import SourceError
 from warehouse.load_inventory import PRICE_KEY, PriceRecord, load_inventory
+from warehouse.queries.catalog import gpu_sku
 
 if TYPE_CHECKING:
     from spendwatch.config import Settings
@@ -42,6 +45,14 @@ PRICING_MODELS = {
 }
 UNITS = {"h": "hour", "GiBy.mo": "GB-month", "GiBy.h": "GB-hour", "mo": "month"}
 STORAGE_CLASSES = ("standard", "nearline", "coldline", "archive")
+# GPUs attachable to N1 VMs, as their SKUs name them ("Nvidia Tesla T4 GPU running in Americas",
+# "... GPU attached to Spot Preemptible VMs ...", "Commitment v1: Nvidia Tesla T4 GPU in ...");
+# the group is the model gce_inventory records. Anchored at the start, so SKUs that only
+# mention such a GPU (Virtual Workstation licences, reservations) keep their own names.
+ATTACHABLE_GPU = re.compile(
+    r"(?:Spot Preemptible |Commitment v1: )?Nvidia Tesla (K80|P4|P100|V100|T4) GPU\b",
+    re.IGNORECASE,
+)
 
 
 def wanted(family: str, group: str) -> bool:
@@ -52,6 +63,9 @@ def sku_name(description: str, *, family: str) -> str:
     first = description.split(" ", 1)[0].lower()
     if family == "Storage" and first in STORAGE_CLASSES:
         return first
+    attachable = ATTACHABLE_GPU.match(description)
+    if family == "Compute" and attachable and "workstation" not in description.lower():
+        return gpu_sku(attachable.group(1).upper())
     return description[:256]
 
 

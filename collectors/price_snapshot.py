@@ -36,6 +36,7 @@ from warehouse.load_inventory import (
     PriceRecord,
     load_inventory,
 )
+from warehouse.queries.catalog import bills_attached_gpus
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent / "snapshots"
 PRICES_FILE = "prices.csv"
@@ -86,6 +87,9 @@ GCP_COST_KEYS: dict[str, tuple[str, str]] = {
     "month_1y": ("commitment_1y", "month"),
     "month_3y": ("commitment_3y", "month"),
 }
+# Machine types that take attached GPUs (N1) keep only their hourly prices: a VM's price is
+# machine + attached GPUs, and GPU commitments are not what the rules compare against.
+GCP_ATTACHED_GPU_COST_KEYS = ("hour", "hour_spot")
 GCS_CLASSES = {"standard": "standard", "nearline": "nearline", "coldline": "coldline"}
 GCS_CLASSES["archiv"] = "archive"  # pricing.yml spells the archive class "archiv"
 
@@ -283,7 +287,9 @@ def _gcp_catalog(path: Path) -> tuple[list[InstanceTypeRecord], list[PriceRecord
     for machine, spec in document["compute"]["instance"].items():
         accelerators = [key for key in spec if key in GCP_ACCELERATORS]
         if not accelerators:
-            continue  # only GPU machine types: keeps the snapshot small
+            if bills_attached_gpus("gcp", machine):
+                prices.extend(_gcp_attached_gpu_machine_prices(machine, spec, at, source))
+            continue  # only machine types that run GPUs: keeps the snapshot small
         model, mib = GCP_ACCELERATORS[accelerators[0]]
         count = Decimal(spec[accelerators[0]])
         whole = int(count)
@@ -314,6 +320,16 @@ def _gcp_catalog(path: Path) -> tuple[list[InstanceTypeRecord], list[PriceRecord
                 )
             )
     return shapes, prices
+
+
+def _gcp_attached_gpu_machine_prices(
+    machine: str, spec: dict[str, Any], at: dt.datetime, source: str
+) -> Iterator[PriceRecord]:
+    for region, costs in spec["cost"].items():
+        for key in GCP_ATTACHED_GPU_COST_KEYS:
+            if key in costs:
+                model_name, unit = GCP_COST_KEYS[key]
+                yield _gcp_price(region, machine, model_name, unit, costs[key], at, source)
 
 
 def _gcp_price(

@@ -32,6 +32,7 @@ from spendwatch.config import Settings, load_settings
 from spendwatch.wiring import open_warehouse
 from warehouse.findings_store import sync_findings
 from warehouse.queries import gpu, spend, storage
+from warehouse.queries.resource_prices import catalog_on_demand_prices
 
 # Called inside the transaction that stored the findings, so a notification is queued if and
 # only if the change it announces is committed.
@@ -137,7 +138,7 @@ def gpu_findings(
         active_util_percent=policy.active_util_percent,
     )
     costs = gpu.hourly_effective_costs(connection, start=as_of - policy.cost_lookback, end=as_of)
-    catalog = gpu.catalog_on_demand_prices(connection, as_of=as_of)
+    catalog = catalog_on_demand_prices(connection, as_of=as_of)
     idle = idle_gpu_findings(
         usage,
         idle_since=idle_since,

@@ -282,3 +282,65 @@ def test_a_longer_window_comes_from_the_policy(engine: Engine) -> None:
 
     assert ("idle_gpu", "i-x") in run_rules(engine)
     assert run_rules(engine, policy=IdleGpuPolicy(window_hours=48)) == {}
+
+
+def test_an_idle_n1_vm_costs_its_machine_type_plus_its_attached_gpus(engine: Engine) -> None:
+    """GCE bills a GPU attached to an N1 VM on top of the machine type; A2 has it built in."""
+
+    def gce(resource_id: str, instance_type: str, count: int, model: str) -> dict[str, object]:
+        return resource(
+            resource_id, provider="gcp", account_id="ml-train", region="us-east1",
+            instance_type=instance_type, gpu_count=count, gpu_model=model,
+        )  # fmt: skip
+
+    def gcp_price(sku: str, value: str, *, on: dt.date, source: str) -> dict[str, object]:
+        at = dt.datetime(on.year, on.month, on.day, tzinfo=dt.UTC)
+        return price(sku, value, at=at) | {
+            "provider": "gcp",
+            "region": "us-east1",
+            "source": source,
+        }
+
+    snapshot, catalog = "snapshot-gcp-2024-07-30", "gcp-cloud-billing-catalog"
+    ids = ("gce-n1-t4", "gce-n1-p100", "gce-a2")
+    load(
+        engine,
+        gpu=[
+            row | {"provider": "gcp"}
+            for rid, gpus in zip(ids, (2, 1, 1), strict=True)
+            for row in gpu_rows(rid, LAST_24, gpus=gpus)
+        ],
+        inventory=[
+            gce("gce-n1-t4", "n1-standard-8", 2, "T4"),
+            gce("gce-n1-p100", "n1-standard-8", 1, "P100"),  # no P100 price known
+            gce("gce-a2", "a2-highgpu-1g", 1, "A100"),
+        ],
+        catalog=[
+            gcp_price("n1-standard-8", "0.379998", on=dt.date(2024, 7, 30), source=snapshot),
+            gcp_price("a2-highgpu-1g", "3.673385", on=dt.date(2024, 7, 30), source=snapshot),
+            gcp_price("gpu:T4", "0.40", on=dt.date(2024, 1, 1), source=catalog),  # superseded
+            gcp_price("gpu:T4", "0.35", on=dt.date(2024, 8, 1), source=catalog),
+            gcp_price("gpu:T4", "9.99", on=dt.date(2024, 10, 15), source=catalog),  # future
+            gcp_price("gpu:A100", "2.933908", on=dt.date(2024, 8, 1), source=catalog),
+        ],
+    )
+
+    found = run_rules(engine)
+
+    t4 = found["idle_gpu", "gce-n1-t4"]
+    # 0.379998 + 2 x 0.35 = 1.079998 per hour; 730 x 1.079998 = 788.39854 -> 788.40
+    assert t4.evidence["hourly_cost"] == "1.079998"
+    assert t4.monthly_savings == Decimal("788.40")
+    assert t4.evidence["hourly_cost_source"] == "catalog_on_demand"
+    assert (
+        "n1-standard-8 + 2 x gpu:T4 in us-east1 "
+        "(snapshot-gcp-2024-07-30 + gcp-cloud-billing-catalog, 2024-08-01)"
+    ) in t4.evidence["cost_basis"]
+    # the machine price alone would understate the VM: no price, saving unknown
+    p100 = found["idle_gpu", "gce-n1-p100"]
+    assert p100.evidence["hourly_cost_source"] == "unknown"
+    assert p100.monthly_savings == Decimal(0)
+    # the A2's GPU is in its machine-type price: 730 x 3.673385 = 2681.57105 -> 2681.57
+    a2 = found["idle_gpu", "gce-a2"]
+    assert a2.evidence["hourly_cost"] == "3.673385"
+    assert a2.monthly_savings == Decimal("2681.57")

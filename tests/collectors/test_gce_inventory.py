@@ -248,8 +248,8 @@ def test_snapshot_prices_gpu_machine_types(engine: Engine, stub: GceStub) -> Non
     # ../shared/data/README.md: us-central1 a2-highgpu-1g 3.673385/h (spot 1.92802)
     assert (a2.on_demand.price, a2.spot.price) == (Decimal("3.673385"), Decimal("1.92802"))
     assert a2.on_demand.source == "snapshot-gcp-2026-07-30"
-    # An N1 VM with attached GPUs is priced as machine + accelerators; the snapshot has neither
-    # part, so it stays unpriced rather than getting a wrong number.
+    # An N1 VM with attached GPUs is priced as machine + GPUs; the snapshot has the machine type
+    # but no per-GPU price, so it stays unpriced rather than getting a machine-only number.
     assert priced["n1-standard-8"].on_demand is None
 
 

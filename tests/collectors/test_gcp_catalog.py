@@ -19,8 +19,14 @@ from google.oauth2.credentials import Credentials
 from sqlalchemy.engine import Engine
 
 from collectors.base import run_collector
+from collectors.gce_inventory import resource_from_instance
 from collectors.gcp_catalog import CATALOG_SOURCE, GcpCatalogCollector
+from collectors.price_snapshot import load_snapshot
 from tests.stubs.catalog_stub import CatalogStub
+from tests.stubs.gce_stub import gpu_fleet
+from warehouse.load_inventory import load_inventory
+from warehouse.queries.catalog import priced_gpu_resources
+from warehouse.queries.resource_prices import catalog_on_demand_prices
 from warehouse.schema import prices
 
 NOW = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
@@ -66,6 +72,10 @@ EXPECTED = {
     ("us-central1", A100, "on_demand"): (Decimal("2.933908"), "hour"),
     ("us-east1", A100, "on_demand"): (Decimal("2.933908"), "hour"),
     ("us-central1", "Spot Preemptible " + A100, "spot"): (Decimal("1.173563"), "hour"),
+    # GPUs attached to N1 VMs are keyed by the model the inventory records (gpu:T4)
+    ("us-central1", "gpu:T4", "on_demand"): (Decimal("0.35"), "hour"),
+    ("us-east1", "gpu:T4", "on_demand"): (Decimal("0.35"), "hour"),
+    ("us-east1", "gpu:T4", "spot"): (Decimal("0.07"), "hour"),
     ("us-central1", "A2 Instance Core running in Americas", "on_demand"): (
         Decimal("0.031611"),
         "hour",
@@ -83,7 +93,7 @@ def test_gpu_compute_and_storage_prices_load(engine: Engine, stub: CatalogStub) 
     services = [r for r in stub.requests if r.path == "/v1/services"]
     assert [r.query.get("pageToken") for r in services] == [None, ["2"]]
     compute = [r for r in stub.requests if r.path.endswith("6F81-5844-456A/skus")]
-    assert [r.query.get("pageToken") for r in compute] == [None, ["2"]]
+    assert [r.query.get("pageToken") for r in compute] == [None, ["2"], ["4"]]
     assert all(r.query["currencyCode"] == ["USD"] for r in compute)
 
 
@@ -120,3 +130,37 @@ def test_expired_token_fails_the_run(engine: Engine, stub: CatalogStub) -> None:
     assert "expired-token" not in outcome.error
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(prices)).scalar() == 0
+
+
+def test_an_n1_vm_costs_its_machine_type_plus_its_attached_gpus(
+    engine: Engine, stub: CatalogStub
+) -> None:
+    load_snapshot(engine)
+    run_collector(engine, _collector(stub), now=NOW)
+    fleet = [
+        resource_from_instance(instance, project="ml-train", owner_tag="owner", team_tag="team")
+        for instance in gpu_fleet("ml-train")
+    ]
+    load_inventory(engine, resource_records=fleet, updated_at=NOW)
+
+    priced = {r.instance_type: r for r in priced_gpu_resources(engine, provider="gcp")}
+    n1 = priced["n1-standard-8"]  # infer-t4: 2 x nvidia-tesla-t4 in us-east1
+    assert n1.on_demand is not None and n1.spot is not None
+    # snapshot n1-standard-8 in us-east1 (pricing.yml): 0.379998/h, spot 0.13402/h;
+    # the stub's T4: 0.35/h, spot 0.07/h. 0.379998 + 2 x 0.35 = 1.079998; 0.13402 + 2 x 0.07.
+    assert (n1.on_demand.price, n1.spot.price) == (Decimal("1.079998"), Decimal("0.27402"))
+    assert n1.on_demand.sku == "n1-standard-8 + 2 x gpu:T4"
+    assert n1.on_demand.source == f"snapshot-gcp-2026-07-30 + {CATALOG_SOURCE}"
+    # the later of the two dates: the snapshot's 2026-07-30 06:13:17 UTC
+    assert n1.on_demand.effective_at == dt.datetime(2026, 7, 30, 6, 13, 17, tzinfo=dt.UTC)
+    # A2 has its GPU built in: the machine-type price alone, though the catalog prices an A100
+    a2 = priced["a2-highgpu-1g"]
+    assert a2.on_demand is not None and a2.on_demand.price == Decimal("3.673385")
+
+    with engine.connect() as connection:
+        catalog = catalog_on_demand_prices(connection, as_of=NOW).set_index("instance_type")
+    assert catalog.loc["n1-standard-8", "price"] == Decimal("1.079998")
+    assert catalog.loc["n1-standard-8", "priced_as"] == "n1-standard-8 + 2 x gpu:T4"
+    assert catalog.loc["a2-highgpu-1g", "price"] == Decimal("3.673385")
+    # e2-medium (no GPU, not in the GPU-only snapshot) has no price row at all
+    assert "e2-medium" not in catalog.index

@@ -81,7 +81,8 @@ def sku(
 
 # HAND-MADE in the public REST shape: the catalog is not in any public repository. Prices match
 # ../shared/data/gcp/pricing/pricing.yml where it has them (GCS standard 0.02, archive 0.0012 /
-# GB-month); the A100 GPU-hour is a2-highgpu-1g's GPU part.
+# GB-month); the A100 GPU-hour is a2-highgpu-1g's GPU part. The T4 figures (0.35/h, spot 0.07/h)
+# are made up for the tests: no public sample has per-GPU prices.
 SKUS: dict[str, list[dict[str, Any]]] = {
     COMPUTE: [
         sku(COMPUTE, "039F-D0DA-4055", "Nvidia Tesla A100 GPU running in Americas",
@@ -90,6 +91,13 @@ SKUS: dict[str, list[dict[str, Any]]] = {
         sku(COMPUTE, "9A4E-2A36-7C0B", "Spot Preemptible Nvidia Tesla A100 GPU running in Americas",
             family="Compute", group="GPU", usage_type="Preemptible",
             regions=["us-central1"], unit="h", tiers=[(0, "1", 173563000)]),
+        sku(COMPUTE, "B1B0-5AE1-7F4D", "Nvidia Tesla T4 GPU running in Americas",
+            family="Compute", group="GPU", usage_type="OnDemand",
+            regions=["us-central1", "us-east1"], unit="h", tiers=[(0, "0", 350000000)]),
+        sku(COMPUTE, "3F10-98C2-A41E",
+            "Nvidia Tesla T4 GPU attached to Spot Preemptible VMs running in Americas",
+            family="Compute", group="GPU", usage_type="Preemptible",
+            regions=["us-east1"], unit="h", tiers=[(0, "0", 70000000)]),
         sku(COMPUTE, "2E27-4F75-95CD", "A2 Instance Core running in Americas",
             family="Compute", group="CPU", usage_type="OnDemand",
             regions=["us-central1"], unit="h", tiers=[(0, "0", 31611000)]),

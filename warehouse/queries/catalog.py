@@ -1,5 +1,13 @@
 """Read helpers for the catalog: the GPU shape of an instance type, and its hourly price with the
-price's source and date, so every figure built on it can say where it came from."""
+price's source and date, so every figure built on it can say where it came from.
+
+Compute Engine bills the GPUs attached to an N1 VM as their own SKU, per GPU-hour, on top of
+the machine type ("Nvidia Tesla T4 GPU running in Americas"); every other GCE GPU machine type
+(A2, A3, G2, G4) has its GPUs built into the machine-type price. Such a GPU's price is a row of
+its own, ``sku`` = :func:`gpu_sku` of the model the inventory records (``gpu:T4``), and a VM
+with attached GPUs costs machine type + GPU count x GPU price in its region. When either part
+is missing the VM has no price: a machine-only figure would understate it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from warehouse.schema import instance_types, prices, resources
+
+GPU_SKU_PREFIX = "gpu:"
+# Machine types whose GPUs are attached and billed apart, per provider (see the module doc).
+ATTACHED_GPU_MACHINE_PREFIXES: dict[str, tuple[str, ...]] = {"gcp": ("n1-",)}
+
+
+def gpu_sku(gpu_model: str) -> str:
+    """The ``prices.sku`` of one attached GPU of ``gpu_model`` (the model inventory records)."""
+    return GPU_SKU_PREFIX + gpu_model
+
+
+def bills_attached_gpus(provider: str, instance_type: str | None) -> bool:
+    """Whether this machine type's price leaves out its GPUs (they are attached, billed apart)."""
+    prefixes = ATTACHED_GPU_MACHINE_PREFIXES.get(provider, ())
+    return bool(instance_type) and str(instance_type).startswith(prefixes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +141,7 @@ def priced_gpu_resources(
     with engine.connect() as connection:
         for row in connection.execute(query.order_by(resources.c.resource_id)).mappings():
             quotes = {
-                model: _hourly_price(
-                    connection,
-                    provider=row["provider"],
-                    region=row["region"] or "",
-                    instance_type=row["instance_type"] or "",
-                    pricing_model=model,
-                    as_of=as_of,
-                )
+                model: _resource_price(connection, row, pricing_model=model, as_of=as_of)
                 for model in ("on_demand", "spot")
             }
             out.append(
@@ -169,3 +185,50 @@ def _hourly_price(
     if row is None:
         return None
     return PriceQuote(**{name: row[name] for name in PriceQuote.__dataclass_fields__})
+
+
+def _resource_price(
+    connection: Connection,
+    resource: sa.RowMapping,
+    *,
+    pricing_model: str,
+    as_of: dt.datetime | None,
+) -> PriceQuote | None:
+    """One resource's hourly price: its machine type's, plus its attached GPUs' where billed
+    apart (None when either part is unknown)."""
+    place = {"provider": resource["provider"], "region": resource["region"] or ""}
+    machine = _hourly_price(
+        connection,
+        **place,
+        instance_type=resource["instance_type"] or "",
+        pricing_model=pricing_model,
+        as_of=as_of,
+    )
+    if machine is None or not bills_attached_gpus(resource["provider"], resource["instance_type"]):
+        return machine
+    count, model = resource["gpu_count"], resource["gpu_model"]
+    if not count and model is None:
+        return machine  # no GPU attached
+    if not count or model is None:
+        return None  # GPUs of a type the inventory could not name or count
+    gpu = _hourly_price(
+        connection, **place, instance_type=gpu_sku(model), pricing_model=pricing_model, as_of=as_of
+    )
+    if gpu is None or gpu.currency != machine.currency:
+        return None
+    return PriceQuote(
+        provider=machine.provider,
+        region=machine.region,
+        sku=f"{machine.sku} + {count} x {gpu.sku}",
+        pricing_model=pricing_model,
+        unit="hour",
+        price=machine.price + count * gpu.price,
+        currency=machine.currency,
+        effective_at=max(machine.effective_at, gpu.effective_at),
+        source=joined_source(machine.source, gpu.source),
+    )
+
+
+def joined_source(machine: str, gpu: str) -> str:
+    """The source of a machine + GPUs price: one name when both parts share it."""
+    return machine if machine == gpu else f"{machine} + {gpu}"

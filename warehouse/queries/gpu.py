@@ -27,7 +27,6 @@ from warehouse.schema import (
     cost_line_items,
     gpu_hourly,
     instance_types,
-    prices,
     resources,
 )
 from warehouse.types import decimal_sum
@@ -288,40 +287,6 @@ def _periods(
         .distinct()
     )  # fmt: skip
     return {(row[0], row[1], row[2]) for row in connection.execute(query)}
-
-
-def catalog_on_demand_prices(connection: Connection, *, as_of: dt.datetime) -> pd.DataFrame:
-    """Per inventoried resource: latest on-demand hourly price of its instance type and region."""
-    r, p = resources.c, prices.c
-    query = (
-        sa.select(
-            r.resource_id,
-            r.instance_type,
-            r.region,
-            p.price,
-            p.currency,
-            p.effective_at,
-            p.source.label("price_source"),
-        )
-        .select_from(
-            resources.join(
-                prices,
-                sa.and_(
-                    p.provider == r.provider,
-                    p.region == r.region,
-                    p.sku == r.instance_type,
-                    p.pricing_model == "on_demand",
-                    p.unit == "hour",
-                    p.effective_at <= as_of,
-                ),
-            )
-        )
-        .order_by(r.resource_id, p.effective_at.desc(), p.source)
-    )
-    frame = _frame(connection.execute(query))
-    if frame.empty:
-        return frame
-    return frame.drop_duplicates("resource_id", keep="first").reset_index(drop=True)
 
 
 def _gpu_inventory_select() -> sa.Select[Any]:

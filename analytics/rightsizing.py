@@ -15,6 +15,13 @@ Over the last ``lookback_days`` (7):
   may stretch the jobs' run time).
 * **Saving.** (current − recommended on-demand hourly price) × 730. Both prices come from the
   catalog, with their source and date in the evidence, so the two are comparable.
+* **N1 VMs with attached GPUs** (GCE bills machine type + count × per-GPU price; see
+  :mod:`analytics.attached_gpus`). Fewer GPUs means detaching some: the same machine type with
+  the fewest GPUs Google lets it have (:func:`~analytics.attached_gpus.attachable_counts`) at
+  or above the count used. Per-GPU memory is unchanged (the same model stays), so the peak
+  seen still fits. Saving = GPUs detached × per-GPU on-demand price × 730. The cheaper-model
+  branch is not applied to them: that would swap the attached model, which needs each model's
+  memory and limits on the machine type, and is left for later.
 
 Instances with no used GPU at all are the idle rule's business, not this one's.
 """
@@ -29,9 +36,11 @@ from typing import Any
 
 import pandas as pd
 
+from analytics.attached_gpus import attachable_counts, attached_gpu_quote
 from analytics.findings import Confidence, Finding, utc
 from analytics.idle_gpu import _iso, _records
 from analytics.policies import HOURS_PER_MONTH, RightsizingPolicy
+from warehouse.queries.catalog import bills_attached_gpus
 
 CENT = Decimal("0.01")
 GIB = 1 << 30
@@ -58,20 +67,31 @@ def gpu_rightsizing_findings(
     catalog: pd.DataFrame,
     as_of: dt.datetime,
     policy: RightsizingPolicy,
+    attached_parts: pd.DataFrame | None = None,
 ) -> list[Finding]:
     """Findings of kind ``gpu_rightsizing``.
 
     ``activity`` is :func:`warehouse.queries.spend.per_gpu_activity` over the lookback,
     ``utilization`` :func:`~warehouse.queries.spend.utilization_samples` for the
-    :func:`p95_candidates`, ``inventory`` :func:`warehouse.queries.gpu.gpu_inventory` and
-    ``catalog`` :func:`~warehouse.queries.spend.gpu_type_catalog`.
+    :func:`p95_candidates`, ``inventory`` :func:`warehouse.queries.gpu.gpu_inventory`,
+    ``catalog`` :func:`~warehouse.queries.spend.gpu_type_catalog` and ``attached_parts``
+    :func:`warehouse.queries.resource_prices.attached_gpu_part_prices` (N1 VMs go unpriced,
+    hence unjudged, without it).
     """
     as_of = utc(as_of)
     types = _records(catalog)
     by_type = {(t["provider"], t["region"], t["instance_type"]): t for t in types}
+    parts = {
+        (p["provider"], p["region"], p["sku"]): p
+        for p in (_records(attached_parts) if attached_parts is not None else [])
+    }
     found = []
     for usage in _usage(activity, inventory, policy):
         owner = usage["owner"]
+        if bills_attached_gpus(str(owner["provider"]), owner["instance_type"]):
+            detach = _detach_finding(usage, parts=parts, as_of=as_of, policy=policy)
+            found.extend([detach] if detach is not None else [])
+            continue
         current = by_type.get((owner["provider"], owner["region"], owner["instance_type"]))
         if current is None or usage["used"] == 0:
             continue
@@ -164,6 +184,85 @@ def _finding(
         team=owner["team"],
         action=f"resize_to:{best['instance_type']}",
     )
+
+
+def _detach_finding(
+    usage: dict[str, Any],
+    *,
+    parts: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    as_of: dt.datetime,
+    policy: RightsizingPolicy,
+) -> Finding | None:
+    """Detach GPUs from an N1 VM that uses at most half of them (None: nothing to detach, or
+    no price for the machine type or the GPU)."""
+    owner, resource_id = usage["owner"], usage["resource_id"]
+    used, installed, model = usage["used"], usage["installed"], owner["gpu_model"]
+    machine_type = str(owner["instance_type"])
+    if used == 0 or 2 * used > installed or model is None:
+        return None
+    keep = next((n for n in attachable_counts(str(model), machine_type) if n >= used), None)
+    if keep is None or keep >= installed:
+        return None  # Google allows no smaller attachment on this machine type
+    place = {"provider": str(owner["provider"]), "region": str(owner["region"] or "")}
+    shape = {"machine_type": machine_type, "gpu_model": str(model)}
+    current = attached_gpu_quote(parts, **place, **shape, gpu_count=installed)
+    kept = attached_gpu_quote(parts, **place, **shape, gpu_count=keep)
+    if current is None or kept is None:
+        return None
+    detached = installed - keep
+    saving = (detached * current["gpu_price"] * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_EVEN)
+    peak = usage["peak_memory_bytes"]
+    reason = (
+        f"only {used} of the {installed} GPUs {'was' if used == 1 else 'were'} active in at "
+        f"least {policy.min_active_share:.0%} of hours over {policy.lookback_days} days"
+    )
+    evidence: dict[str, Any] = {
+        "window_start": _iso(as_of - policy.lookback),
+        "window_end": _iso(as_of),
+        "hours_observed": usage["hours"],
+        "gpus_used": used,
+        "gpus_installed": installed,
+        "gpus_to_detach": detached,
+        "per_gpu_active_share": usage["shares"],
+        "min_active_share": policy.min_active_share,
+        "p95_util_percent": None,
+        "peak_memory_bytes": peak,
+        "peak_memory_gib": None if peak is None else round(peak / GIB, 2),
+        "current": _quote(current) | {"priced_as": current["priced_as"]},
+        "recommended": _quote(kept) | {"priced_as": kept["priced_as"]},
+        "gpu_hourly_price": format(current["gpu_price"], "f"),
+        "basis": (
+            f"same machine type, fewer attached {model} GPUs: Google attaches "
+            f"{_counts(attachable_counts(str(model), machine_type))} to {machine_type}; "
+            "per-GPU memory is unchanged"
+        ),
+    }
+    return Finding(
+        kind="gpu_rightsizing",
+        resource_id=resource_id,
+        recommendation=(
+            f"Detach {detached} of {installed} {model} GPUs from {resource_id} "
+            f"({machine_type}), keeping {keep}: {reason}. Saves about {saving} "
+            f"{current['currency']}/month ({detached} × {format(current['gpu_price'], 'f')} "
+            f"{current['currency']}/h per GPU × {HOURS_PER_MONTH} h)."
+        ),
+        monthly_savings=saving,
+        currency=str(current["currency"]),
+        confidence="high",
+        evidence=evidence,
+        provider=owner["provider"],
+        account_id=owner["account_id"],
+        region=owner["region"],
+        owner=owner["owner"],
+        team=owner["team"],
+        action=f"detach_gpus_to:{keep}",
+    )
+
+
+def _counts(counts: Sequence[int]) -> str:
+    """[1, 2, 4] -> '1, 2 or 4'."""
+    words = [str(n) for n in counts]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _confidence(same_model: bool) -> Confidence:

@@ -15,6 +15,11 @@ pessimistic spot price: spot moves, and the saving must hold on a bad day), and 
 are the hours it ran in the lookback scaled to 730 h. With no spot price inside the lookback,
 the newest older one is used and confidence drops a step.
 
+An N1 VM with attached GPUs is priced as Google bills it (see :mod:`analytics.attached_gpus`):
+on demand, the machine type's price + count × the GPU's; on spot, a series of machine spot +
+count × GPU spot, one point each time either part's spot price changed, whose p90 is taken the
+same way.
+
 The evidence says the risk plainly: spot capacity can be reclaimed at short notice.
 """
 
@@ -30,9 +35,11 @@ from typing import Any
 
 import pandas as pd
 
+from analytics.attached_gpus import attached_gpu_quote, summed_spot_points
 from analytics.findings import Confidence, Finding, utc
 from analytics.idle_gpu import _iso, _records
 from analytics.policies import HOURS_PER_MONTH, SpotPolicy
+from warehouse.queries.catalog import bills_attached_gpus, gpu_sku
 
 CENT = Decimal("0.01")
 NOTICE = {"aws": "2-minute", "gcp": "30-second", "azure": "30-second"}
@@ -47,6 +54,7 @@ def spot_candidate_findings(
     catalog: pd.DataFrame,
     as_of: dt.datetime,
     policy: SpotPolicy,
+    attached_parts: pd.DataFrame | None = None,
 ) -> list[Finding]:
     """Findings of kind ``spot_candidate``.
 
@@ -54,7 +62,9 @@ def spot_candidate_findings(
     rows of :func:`~warehouse.queries.spend.telemetry_runs` and
     :func:`~warehouse.queries.spend.billed_runs` with a ``basis`` column (telemetry | billing);
     ``spot_prices`` :func:`~warehouse.queries.spend.spot_prices`; ``catalog``
-    :func:`~warehouse.queries.spend.gpu_type_catalog`.
+    :func:`~warehouse.queries.spend.gpu_type_catalog`; ``attached_parts``
+    :func:`warehouse.queries.resource_prices.attached_gpu_part_prices` (the on-demand prices of
+    N1 machine types and attached GPUs; N1 VMs go unpriced, hence unjudged, without it).
     """
     as_of = utc(as_of)
     window_start = as_of - policy.lookback
@@ -69,6 +79,10 @@ def spot_candidate_findings(
     on_demand_prices = {
         (t["provider"], t["region"], t["instance_type"]): t for t in _records(catalog)
     }
+    parts = {
+        (p["provider"], p["region"], p["sku"]): p
+        for p in (_records(attached_parts) if attached_parts is not None else [])
+    }
     wanted = {value.lower() for value in policy.interruptible_workloads}
     found = []
     for owner in _records(on_demand):
@@ -82,8 +96,12 @@ def spot_candidate_findings(
         if not tagged and median_run >= policy.max_median_run_hours:
             continue
         key = (owner["provider"], owner["region"], owner["instance_type"])
-        listed = on_demand_prices.get(key)
-        spot = _spot_price(spots.get(key, []), start=window_start, share=policy.spot_percentile)
+        attached = bills_attached_gpus(str(owner["provider"]), owner["instance_type"])
+        if attached:
+            listed, points = _with_attached_gpus(owner, parts=parts, spots=spots)
+        else:
+            listed, points = on_demand_prices.get(key), spots.get(key, [])
+        spot = _spot_price(points, start=window_start, share=policy.spot_percentile)
         if listed is None or spot is None or spot["price"] >= listed["price"]:
             continue
         hours_run = sum(lengths)
@@ -121,12 +139,14 @@ def spot_candidate_findings(
                 "so a reclaimed instance resumes instead of starting over"
             ),
         }
+        if attached:
+            evidence["priced_as"] = listed["priced_as"]  # e.g. n1-standard-8 + 2 x gpu:T4
         found.append(
             Finding(
                 kind="spot_candidate",
                 resource_id=resource_id,
                 recommendation=(
-                    f"Run {resource_id} ({owner['instance_type']}) on spot: {reason}. "
+                    f"Run {resource_id} ({_machine(owner, attached)}) on spot: {reason}. "
                     f"Saves about {saving} {listed['currency']}/month at the p90 spot price; "
                     f"spot can be reclaimed with a {notice} notice, so checkpoint your jobs."
                 ),
@@ -143,6 +163,41 @@ def spot_candidate_findings(
             )
         )
     return found
+
+
+def _with_attached_gpus(
+    owner: Mapping[str, Any],
+    *,
+    parts: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    spots: Mapping[tuple[str, str, str], list[dict[str, Any]]],
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """On-demand quote and spot price points of an N1 VM: machine type + its attached GPUs."""
+    model, count = owner["gpu_model"], int(owner["gpu_count"] or 0)
+    if model is None or count == 0:
+        return None, []
+    provider, region = str(owner["provider"]), str(owner["region"] or "")
+    machine = str(owner["instance_type"])
+    listed = attached_gpu_quote(
+        parts,
+        provider=provider,
+        region=region,
+        machine_type=machine,
+        gpu_model=str(model),
+        gpu_count=count,
+    )
+    points = summed_spot_points(
+        spots.get((provider, region, machine), []),
+        spots.get((provider, region, gpu_sku(str(model))), []),
+        gpu_count=count,
+    )
+    return listed, points
+
+
+def _machine(owner: Mapping[str, Any], attached: bool) -> str:
+    """The instance type, with the GPUs attached to it where they are billed apart."""
+    if not attached:
+        return str(owner["instance_type"])
+    return f"{owner['instance_type']} with {owner['gpu_count']} {owner['gpu_model']} GPUs attached"
 
 
 def _tag(tags: Any, key: str) -> str | None:

@@ -32,7 +32,7 @@ from spendwatch.config import Settings, load_settings
 from spendwatch.wiring import open_warehouse
 from warehouse.findings_store import sync_findings
 from warehouse.queries import gpu, spend, storage
-from warehouse.queries.resource_prices import catalog_on_demand_prices
+from warehouse.queries.resource_prices import attached_gpu_part_prices, catalog_on_demand_prices
 
 # Called inside the transaction that stored the findings, so a notification is queued if and
 # only if the change it announces is committed.
@@ -179,6 +179,7 @@ def rightsizing_findings(
         catalog=spend.gpu_type_catalog(connection, as_of=as_of),
         as_of=as_of,
         policy=policy,
+        attached_parts=attached_gpu_part_prices(connection, as_of=as_of),
     )
 
 
@@ -198,6 +199,7 @@ def spot_findings(
         catalog=spend.gpu_type_catalog(connection, as_of=as_of),
         as_of=as_of,
         policy=policy,
+        attached_parts=attached_gpu_part_prices(connection, as_of=as_of),
     )
 
 

@@ -1,6 +1,7 @@
 """The on-demand hourly list price of every inventoried resource, for the rules that need a price
 when billing has none: its machine type's price in its region, plus its attached GPUs' where the
-provider bills those apart (see :mod:`warehouse.queries.catalog`)."""
+provider bills those apart (see :mod:`warehouse.queries.catalog`); and the two parts' prices on
+their own, for the rules that change how many GPUs are attached or price them on spot."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from warehouse.queries.catalog import ATTACHED_GPU_MACHINE_PREFIXES, GPU_SKU_PREFIX, joined_source
+from warehouse.queries.catalog import (
+    ATTACHED_GPU_MACHINE_PREFIXES,
+    GPU_SKU_PREFIX,
+    joined_source,
+)
 from warehouse.queries.gpu import _frame
 from warehouse.schema import prices, resources
 
@@ -26,7 +31,7 @@ def catalog_on_demand_prices(connection: Connection, *, as_of: dt.datetime) -> p
     r, p = resources.c, prices.c
     gpu_price = prices.alias("gpu_price")
     g = gpu_price.c
-    attached = _bills_attached_gpus_sql()
+    attached = bills_attached_gpus_sql()
     on_demand_hourly = [g.pricing_model == "on_demand", g.unit == "hour", g.effective_at <= as_of]
     query = (
         sa.select(
@@ -100,7 +105,7 @@ def _with_attached_gpus(row: Mapping[Any, Any]) -> dict[str, Any] | None:
     return out
 
 
-def _bills_attached_gpus_sql() -> ColumnElement[bool]:
+def bills_attached_gpus_sql() -> ColumnElement[bool]:
     """:func:`warehouse.queries.catalog.bills_attached_gpus` in SQL, for a resource with GPUs
     (counted or named)."""
     r = resources.c
@@ -113,3 +118,48 @@ def _bills_attached_gpus_sql() -> ColumnElement[bool]:
         ),
     )
     return sa.and_(machine, sa.or_(r.gpu_count > 0, r.gpu_model.is_not(None)))
+
+
+def attached_gpu_part_prices(connection: Connection, *, as_of: dt.datetime) -> pd.DataFrame:
+    """The on-demand hourly price in force at ``as_of`` of each part that inventoried VMs with
+    attached GPUs are billed for: their machine types and their GPUs (``gpu:<model>``), per
+    provider and region; a live API price before the shipped snapshot, as
+    :func:`warehouse.queries.spend.gpu_type_catalog` picks.
+
+    Columns: provider, region, sku, price, currency, effective_at, price_source.
+    """
+    r, p = resources.c, prices.c
+    attached = sa.select(r.instance_type, r.gpu_model).where(bills_attached_gpus_sql()).subquery()
+    parts = sa.union(
+        sa.select(attached.c.instance_type.label("sku")),
+        sa.select((sa.literal(GPU_SKU_PREFIX) + attached.c.gpu_model).label("sku")).where(
+            attached.c.gpu_model.is_not(None)
+        ),
+    ).subquery()
+    is_snapshot = sa.case((p.source.like("snapshot-%"), 1), else_=0)
+    query = (
+        sa.select(
+            p.provider,
+            p.region,
+            p.sku,
+            p.price,
+            p.currency,
+            p.effective_at,
+            p.source.label("price_source"),
+        )
+        .where(
+            p.sku.in_(sa.select(parts.c.sku)),
+            p.pricing_model == "on_demand",
+            p.unit == "hour",
+            p.effective_at <= as_of,
+        )
+        .order_by(p.provider, p.region, p.sku, is_snapshot, p.effective_at.desc(), p.source)
+    )
+    frame = _frame(connection.execute(query))
+    if frame.empty:
+        return pd.DataFrame(columns=[*_PART_COLUMNS], dtype=object)
+    latest = frame.drop_duplicates(["provider", "region", "sku"], keep="first")
+    return latest.reset_index(drop=True)
+
+
+_PART_COLUMNS = ("provider", "region", "sku", "price", "currency", "effective_at", "price_source")

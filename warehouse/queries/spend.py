@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from warehouse.queries.catalog import GPU_SKU_PREFIX
 from warehouse.queries.gpu import _frame, _period_hours, gpu_hour_is_active, usage_spend
+from warehouse.queries.resource_prices import bills_attached_gpus_sql
 from warehouse.rollups import partial_days, whole_days
 from warehouse.schema import (
     cost_daily,
@@ -303,10 +305,14 @@ def billed_runs(
 
 def spot_prices(connection: Connection, *, end: dt.datetime) -> pd.DataFrame:
     """Every hourly spot price known before ``end`` for the instance types on-demand GPU
-    resources run. Columns: provider, region, sku, price, currency, effective_at, source."""
+    resources run, and for the GPUs attached to them where those are billed apart
+    (``gpu:<model>``, see :mod:`warehouse.queries.catalog`).
+    Columns: provider, region, sku, price, currency, effective_at, source."""
     p, r = prices.c, resources.c
-    types = sa.select(r.instance_type).where(
-        r.lifecycle == "on_demand", r.instance_type.is_not(None)
+    on_demand = r.lifecycle == "on_demand"
+    types = sa.select(r.instance_type).where(on_demand, r.instance_type.is_not(None))
+    attached_gpus = sa.select(sa.literal(GPU_SKU_PREFIX) + r.gpu_model).where(
+        on_demand, bills_attached_gpus_sql(), r.gpu_model.is_not(None)
     )
     query = (
         sa.select(p.provider, p.region, p.sku, p.price, p.currency, p.effective_at, p.source)
@@ -314,7 +320,7 @@ def spot_prices(connection: Connection, *, end: dt.datetime) -> pd.DataFrame:
             p.pricing_model == "spot",
             p.unit == "hour",
             p.effective_at < end,
-            p.sku.in_(types),
+            sa.or_(p.sku.in_(types), p.sku.in_(attached_gpus)),
         )
         .order_by(p.provider, p.region, p.sku, p.effective_at)
     )

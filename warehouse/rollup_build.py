@@ -41,7 +41,7 @@ TIME = pa.timestamp("us", tz="UTC")
 KEYS: tuple[str, ...] = ("day", "billing_period_start", *ROLLUP_GROUP_COLUMNS, "x_source", "team")
 PERIOD: tuple[str, ...] = ("charge_period_start", "charge_period_end")
 _PLAIN_NUMBER = r"^[+-]?[0-9]*\.?[0-9]*$"
-_SPILL_ROWS = 25_000  # per-period rows held in memory (~9 MB) before they go to disk
+_SPILL_ROWS = 10_000  # per-period rows held in memory (~4 MB) before they go to disk
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,25 @@ def measure(scales: list[float]) -> list[dict[str, Any]]:
                 "gpus": result["gpus"],
                 "findings": result["findings"],
                 "peak_rss_mb": result["peak_rss_mb"],
+                **_goal(scale, base_scale, result, base),
             }
         )
     return records
+
+
+def _goal(
+    scale: float, base_scale: float, result: dict[str, Any], base: dict[str, Any]
+) -> dict[str, Any]:
+    """The analytics issue's goals: at 1x under 30 s and 1 GB; bigger sizes grow linearly
+    (time ratio within 20% of the data ratio)."""
+    if scale == 1.0:
+        met = result["seconds"] < 30 and result["peak_rss_mb"] < 1024
+        return {"goal": "under 30 s and 1 GB", "met": met}
+    if scale > base_scale:
+        data_ratio = scale / base_scale
+        met = result["seconds"] / base["seconds"] <= 1.2 * data_ratio
+        return {"goal": f"linear: time ratio at most 1.2 x {data_ratio:g}", "met": met}
+    return {}
 
 
 def ensure_warehouse(scale: float) -> Path:

@@ -85,9 +85,24 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
             base_value = base["rows"] / base["seconds"]
             record["baseline_value"] = round(base_value)
             record["ratio"] = round(value / base_value, 2)
+        goal = GOALS.get((name, baseline))
+        if goal is not None:
+            words, least_ratio = goal
+            record["goal"] = f"{words}, peak RSS under {PEAK_RSS_GOAL_MB} MB"
+            record["met"] = (
+                record["ratio"] >= least_ratio and result["peak_rss_mb"] < PEAK_RSS_GOAL_MB
+            )
         records.append(record)
     return records
 
+
+# The foundation issue's goals: at least 5x pandas.to_sql on SQLite, COPY speed on PostgreSQL
+# (read here as at least 0.9x one bare COPY of the same rows), and under 300 MB whatever the size.
+GOALS: dict[tuple[str, str | None], tuple[str, float]] = {
+    ("ingest_focus_sqlite", "pandas_to_sql_sqlite"): ("at least 5x pandas.to_sql", 5.0),
+    ("ingest_focus_postgres", "postgres_copy"): ("at least 0.9x a bare COPY", 0.9),
+}
+PEAK_RSS_GOAL_MB = 300
 
 # Baselines that are the limit for their part rather than what a user would write.
 _LIMITS = ("duckdb_read_csv", "postgres_copy")

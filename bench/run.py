@@ -3,7 +3,8 @@ write ``bench/results/latest.json`` and print the figures as a table.
 
 A benchmark is a function ``run(*, quick: bool) -> list[record]``; add one to ``BENCHMARKS``.
 Each record follows ARCHITECTURE.md "Benchmarks": name, value, unit, baseline, baseline_value,
-ratio, rows, peak_rss_mb, machine, at.
+ratio, rows, peak_rss_mb, machine, at; a record measured against an issue's goal also has
+``goal`` (the goal in words) and ``met`` (whether this run met it).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(records: list[dict[str, Any]]) -> None:
     table = Table(title="spendwatch benchmarks")
-    for column in ("name", "value", "unit", "baseline", "ratio", "rows", "peak_rss_mb"):
-        table.add_column(column, justify="right" if column not in ("name", "baseline") else "left")
+    left = ("name", "baseline", "goal")
+    for column in ("name", "value", "unit", "baseline", "ratio", "rows", "peak_rss_mb", "goal"):
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
     for record in records:
         table.add_row(
             record["name"],
@@ -69,8 +71,15 @@ def _print(records: list[dict[str, Any]]) -> None:
             "-" if record["ratio"] is None else f"{record['ratio']}x",
             f"{record['rows']:,}",
             str(record["peak_rss_mb"]),
+            _goal(record),
         )
-    Console().print(table)
+    Console(width=200).print(table)
+
+
+def _goal(record: dict[str, Any]) -> str:
+    if not record.get("goal"):
+        return "-"
+    return f"{'met' if record['met'] else 'MISSED'}: {record['goal']}"
 
 
 if __name__ == "__main__":

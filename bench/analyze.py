@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.memory import peak_rss_mb
 from warehouse.types import SQLITE_DATETIME_FORMAT
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -454,7 +454,7 @@ def _analyze(path: str) -> int:
     result = run_analysis(engine, as_of=AS_OF, policy=IdleGpuPolicy(), policies=RulePolicies())
     seconds = time.perf_counter() - started
     engine.dispose()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    peak_mb = peak_rss_mb()
     kinds: dict[str, int] = {}
     for finding in result.findings:
         kinds[finding.kind] = kinds.get(finding.kind, 0) + 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analyze import BENCH_DIR, ensure_warehouse
+from bench.memory import peak_rss_mb
 
 REPO = BENCH_DIR.parent
 PAGES = ["overview", "gpu_fleet", "storage", "savings", "findings", "data_health"]
@@ -107,7 +107,7 @@ def _measure(path: str) -> int:
             cold.append(_render(page))
         warm = [_render(page) for _ in range(RUNS)]
         pages[page] = {"cold": statistics.median(cold), "warm": statistics.median(warm)}
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    peak_mb = peak_rss_mb()
     print(
         json.dumps(
             {

@@ -1,7 +1,8 @@
 """FOCUS ingest benchmark: spendwatch into SQLite and PostgreSQL against same-run baselines.
 
 Each measurement runs in its own subprocess (``python -m bench.ingest --worker KIND ...``) so
-the peak RSS it reports (``ru_maxrss`` of that process) belongs to that work alone. Baselines:
+the peak RSS it reports (``VmHWM`` of that process, or of the ``spendwatch`` command it runs)
+belongs to that work alone. Baselines:
 ``pandas.read_csv(...).to_sql(...)`` into SQLite (what a user would otherwise write), DuckDB's
 own ``read_csv`` into a DuckDB table (the limit for reading this CSV on this machine), and one
 PostgreSQL ``COPY FROM STDIN`` of the same rows already in the table's form (the limit for
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bench.generate import generate_focus_csv
+from bench.memory import ChildPeak, peak_rss_mb
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / "data"
@@ -180,12 +181,13 @@ def _spendwatch(url: str, csv_path: str) -> int:
     """
     _finish(_cli(url, "db", "upgrade"))
     started = time.perf_counter()
-    stdout = _finish(_cli(url, "ingest", "focus", "--format", "json", csv_path))
+    ingest = _cli(url, "ingest", "focus", "--format", "json", csv_path)
+    peak = ChildPeak(ingest.pid)
+    stdout = _finish(ingest)
     seconds = time.perf_counter() - started
+    peak_mb = peak.stop()
     (summary,) = json.loads(stdout)  # one delivery
-    # RUSAGE_CHILDREN's peak is the largest child's: the ingest, not the smaller upgrade.
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
-    print(json.dumps({"rows": summary["rows"], "seconds": seconds, "peak_rss_mb": round(peak_mb)}))
+    print(json.dumps({"rows": summary["rows"], "seconds": seconds, "peak_rss_mb": peak_mb}))
     return 0
 
 
@@ -262,7 +264,7 @@ def _duckdb(csv_path: str) -> int:
 
 def _report(rows: int, started: float) -> None:
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    peak_mb = peak_rss_mb()
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": round(peak_mb)}))
 
 

@@ -10,7 +10,6 @@ does not even write to a database, so the ratio is conservative.
 from __future__ import annotations
 
 import datetime as dt
-import resource
 import tempfile
 import time
 from collections import defaultdict
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from bench.memory import peak_rss_mb
 from collectors.prometheus_gpu import PrometheusGpuCollector
 from tests.prometheus_server import running_prometheus
 from warehouse.db import make_engine, upgrade
@@ -112,6 +112,6 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
             "rows": result.rows,
             "queries": result.details["queries"],
             "seconds": round(ours, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_rss_mb": peak_rss_mb(),
         }
     ]

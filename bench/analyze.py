@@ -112,14 +112,15 @@ def _goal(
 ) -> dict[str, Any]:
     """The analytics issue's goals: at 1x under 30 s and 1 GB; bigger sizes grow linearly
     (time ratio within 20% of the data ratio)."""
+    goals = []
     if scale == 1.0:
-        met = result["seconds"] < 30 and result["peak_rss_mb"] < 1024
-        return {"goal": "under 30 s and 1 GB", "met": met}
+        goals.append({"goal": "under 30 s", "met": result["seconds"] < 30})
+        goals.append({"goal": "peak RSS under 1 GB", "met": result["peak_rss_mb"] < 1024})
     if scale > base_scale:
         data_ratio = scale / base_scale
         met = result["seconds"] / base["seconds"] <= 1.2 * data_ratio
-        return {"goal": f"linear: time ratio at most 1.2 x {data_ratio:g}", "met": met}
-    return {}
+        goals.append({"goal": f"linear: time ratio at most 1.2 x {data_ratio:g}", "met": met})
+    return {"goals": goals} if goals else {}
 
 
 def ensure_warehouse(scale: float) -> Path:

@@ -3,8 +3,8 @@ write ``bench/results/latest.json`` and print the figures as a table.
 
 A benchmark is a function ``run(*, quick: bool) -> list[record]``; add one to ``BENCHMARKS``.
 Each record follows ARCHITECTURE.md "Benchmarks": name, value, unit, baseline, baseline_value,
-ratio, rows, peak_rss_mb, machine, at; a record measured against an issue's goal also has
-``goal`` (the goal in words) and ``met`` (whether this run met it).
+ratio, rows, peak_rss_mb, machine, at; a record measured against an issue's goals also has
+``goals``: a list of {"goal": words, "met": whether this run met it}.
 """
 
 from __future__ import annotations
@@ -77,9 +77,8 @@ def _print(records: list[dict[str, Any]]) -> None:
 
 
 def _goal(record: dict[str, Any]) -> str:
-    if not record.get("goal"):
-        return "-"
-    return f"{'met' if record['met'] else 'MISSED'}: {record['goal']}"
+    goals = record.get("goals") or []
+    return "; ".join(f"{'met' if g['met'] else 'MISSED'}: {g['goal']}" for g in goals) or "-"
 
 
 if __name__ == "__main__":

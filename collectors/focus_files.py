@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +77,20 @@ class FocusFile:
     ignored_columns: list[str] = field(default_factory=list)
     _json_checks: dict[str, JsonObjectCheck] = field(default_factory=dict, init=False, repr=False)
     _unconverted: int = field(default=0, init=False, repr=False)  # read, not yet converted
+    # How far through its source the reader is, for progress bars: a position and a total in
+    # the same unit (bytes of a CSV as stored, rows of a Parquet file), when known.
+    _position: Callable[[], int] | None = field(default=None, init=False, repr=False)
+    _total: int | None = field(default=None, init=False, repr=False)
+
+    @property
+    def fraction_read(self) -> float | None:
+        """Share of the source read so far (0 to 1), or None when its size is unknown."""
+        if self._position is None or not self._total:
+            return None
+        try:
+            return min(self._position() / self._total, 1.0)
+        except (OSError, ValueError, AttributeError):  # a stream that cannot tell its position
+            return None
 
     @property
     def format(self) -> str:
@@ -150,11 +164,15 @@ class FocusFile:
     def _open_stream(self) -> Any:
         compression = "gzip" if self.format == "csv.gz" else None
         if self.location.startswith("s3://"):
-            body = self._s3_get()["Body"]
-            raw = pa.PythonFile(body, mode="r")
-            return pa.CompressedInputStream(raw, "gzip") if compression else raw
-        path = self._local_path()
-        return pa.input_stream(str(path), compression=compression)
+            response = self._s3_get()
+            raw = pa.PythonFile(response["Body"], mode="r")
+            self._total = response.get("ContentLength")
+        else:
+            path = self._local_path()
+            raw = pa.OSFile(str(path), mode="r")
+            self._total = path.stat().st_size
+        self._position = raw.tell  # of the stored (compressed) bytes, like the total
+        return pa.CompressedInputStream(raw, "gzip") if compression else raw
 
     def _guard(self, call: Any, *, stop_ok: bool = False) -> Any:
         """Translate Arrow's read errors (bad CSV, truncated gzip) into one line."""
@@ -189,6 +207,7 @@ class FocusFile:
             source = str(self._local_path())
         try:
             parquet = pq.ParquetFile(source)
+            self._total, self._position = parquet.metadata.num_rows, lambda: self.rows
             header = self._header(parquet.schema_arrow.names)
             for batch in parquet.iter_batches(batch_size=self.options.batch_rows):
                 yield from self._normalized(batch, header)

@@ -122,22 +122,25 @@ def month_forecast(
     currency: str | None,
     trailing_days: int = 7,
 ) -> Forecast:
-    """Month-end usage spend (effective cost) for the month of ``end``.
+    """Month-end billed cost for the month of ``end``, on the month-to-date figure's basis.
 
-    While the month runs this is :func:`analytics.anomalies.month_end_forecast` at the earlier
-    of now and the midnight after ``end``; once the month is over it is simply what was spent.
+    Usage charges follow :func:`analytics.anomalies.month_end_forecast` (month to date through
+    the last billed day plus the trailing mean for each day left) at the earlier of now and the
+    midnight after ``end``; the month's other charges so far (credits, refunds, tax, purchases)
+    are added as they are, not projected: they do not recur daily. Once the month is over the
+    forecast is simply what was billed, so it equals the month to date.
     """
     month_start = end.replace(day=1)
     last_day = end.replace(day=calendar.monthrange(end.year, end.month)[1])
-    usage = [
+    scoped = [
         row
         for row in rows
-        if row["usage"]
-        and (provider is None or row["provider"] == provider)
+        if (provider is None or row["provider"] == provider)
         and (currency is None or row["currency"] == currency)
+        and row["day"] <= end
     ]
-    in_month = [row for row in usage if month_start <= row["day"] <= end]
-    to_date = total(in_month, field="effective")
+    in_month = [row for row in scoped if row["day"] >= month_start]
+    to_date = total(in_month)
     midnight_after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     if end == last_day and now >= midnight_after:
         return Forecast(month_start.strftime("%Y-%m"), to_date, to_date, end, complete=True)
@@ -149,19 +152,20 @@ def month_forecast(
                 "service": row["service"],
                 "currency": row["currency"],
                 "day": row["day"].isoformat(),
-                "cost": row["effective"],
+                "cost": row["billed"],
             }
-            for row in usage
-            if row["day"] <= end
+            for row in scoped
+            if row["usage"]
         ],
         columns=["provider", "account_id", "service", "currency", "day", "cost"],
     )
     found = month_end_forecast(daily, as_of=min(now, midnight_after), trailing_days=trailing_days)
     ours = [f for f in found if f.month == month_start.strftime("%Y-%m")]
+    other_charges = total(row for row in in_month if not row["usage"])
     return Forecast(
         month=month_start.strftime("%Y-%m"),
-        month_to_date=sum((f.month_to_date for f in ours), Decimal(0)),
-        forecast=sum((f.forecast for f in ours), Decimal(0)),
+        month_to_date=to_date,
+        forecast=sum((f.forecast for f in ours), other_charges),
         through=max((f.through for f in ours), default=None),
         complete=False,
     )

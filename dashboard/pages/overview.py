@@ -73,12 +73,13 @@ def _headline(rows: list[dict[str, Any]], filters: components.Filters) -> Decima
         "selected range. The delta compares the same days of the previous month.",
     )
     if forecast.complete:
-        forecast_help = f"{month_start:%B %Y} is over: this is its usage spend."
+        forecast_help = f"{month_start:%B %Y} is over: this is what was billed."
     else:
         forecast_help = (
-            f"Usage spend (effective cost; credits and refunds excluded) for {month_start:%B %Y}: "
-            f"month to date through {forecast.through or 'no billed day yet'} plus the mean of "
-            f"the {FORECAST_TRAILING_DAYS} days ending there for each day left."
+            f"Billed cost for {month_start:%B %Y}: month to date, plus for each day left the "
+            f"mean usage spend of the {FORECAST_TRAILING_DAYS} days ending "
+            f"{forecast.through or 'at the last billed day'} (credits, refunds and other "
+            "one-off charges are counted as billed, not projected)."
         )
     columns[1].metric(
         "Month-end forecast", money(forecast.forecast, filters.currency), help=forecast_help
@@ -134,8 +135,11 @@ def _movers(rows: list[dict[str, Any]], filters: components.Filters) -> None:
     if not movers:
         st.info("No service cost moved between the two periods.")
         return
+    frame = pd.DataFrame(movers)
+    # A service with no cost before has no percentage change: say it is new instead.
+    frame["change_pct"] = ["new" if p is None else f"{p:+.1%}" for p in frame["change_pct"]]
     st.dataframe(
-        pd.DataFrame(movers),
+        frame,
         hide_index=True,
         width="stretch",
         column_config={
@@ -144,7 +148,7 @@ def _movers(rows: list[dict[str, Any]], filters: components.Filters) -> None:
             "previous": st.column_config.NumberColumn("Previous period", format="%.2f"),
             "current": st.column_config.NumberColumn("This period", format="%.2f"),
             "change": st.column_config.NumberColumn("Change", format="%+.2f"),
-            "change_pct": st.column_config.NumberColumn("Change %", format="percent"),
+            "change_pct": st.column_config.TextColumn("Change %"),
         },
     )
 

@@ -80,3 +80,46 @@ def test_top_movers_rank_by_absolute_change_with_percent() -> None:
         ("S3", Decimal("-40"), -40 / 45),
         ("RDS", Decimal("-7"), -1.0),
     ]
+
+
+def _day_row(day: int, billed: str, *, usage: bool, service: str = "EC2") -> dict[str, object]:
+    return {
+        "day": dt.date(2024, 9, day),
+        "provider": "AWS",
+        "account": "111",
+        "service": service,
+        "category": "Compute",
+        "team": None,
+        "currency": "USD",
+        "usage": usage,
+        "billed": Decimal(billed),
+        "effective": Decimal(billed) * Decimal("0.9"),  # a discount: the forecast is on billed
+        "line_items": 1,
+    }
+
+
+def test_the_forecast_is_on_the_month_to_date_basis_and_equals_it_once_the_month_is_over() -> None:
+    rows = [_day_row(day, "100", usage=True) for day in range(1, 11)]
+    rows += [_day_row(5, "-50", usage=False, service="Credit")]
+    rows += [_day_row(10, "20", usage=False, service="Tax")]
+    running = metrics.month_forecast(
+        rows,
+        end=dt.date(2024, 9, 10),
+        now=dt.datetime(2024, 9, 11, tzinfo=UTC),
+        provider=None,
+        currency="USD",
+        trailing_days=7,
+    )
+    # Billed to date 10 x 100 - 50 + 20 = 970; usage 1000 + 20 days left x the 7-day mean of
+    # 100 = 3000, plus the credit and the tax as billed (-30): 2970.
+    assert (running.month_to_date, running.forecast) == (Decimal(970), Decimal(2970))
+    assert running.through == dt.date(2024, 9, 10) and not running.complete
+    over = metrics.month_forecast(
+        rows,
+        end=dt.date(2024, 9, 30),
+        now=dt.datetime(2024, 10, 2, tzinfo=UTC),
+        provider=None,
+        currency="USD",
+        trailing_days=7,
+    )
+    assert (over.month_to_date, over.forecast, over.complete) == (Decimal(970), Decimal(970), True)

@@ -74,6 +74,7 @@ def test_overview_shows_month_to_date_forecast_charts_and_top_services(
     assert movers["service"].iloc[0] == "Compute Engine"
     assert movers["change"].iloc[0] == (Decimal("0.706832255") + Decimal("88.4899999025753")) * 48
     assert movers["previous"].iloc[0] == 0
+    assert set(movers["change_pct"]) == {"new"}  # no percentage of nothing
     anomalies = app.dataframe[2].value
     assert list(anomalies["day"]) == ["2024-09-30"]
     assert list(anomalies["robust_z"]) == [8.5]

@@ -19,7 +19,6 @@ import streamlit as st
 from dashboard import components, data, metrics
 
 TOP_KEYS_IN_CHART = 8
-FORECAST_TRAILING_DAYS = 7
 
 
 def _previous_month_same_days(end: dt.date) -> tuple[dt.date, dt.date]:
@@ -37,11 +36,16 @@ def _daily_chart(frame: pd.DataFrame, *, currency: str | None, legend: str) -> N
     st.plotly_chart(figure, width="stretch")
 
 
+def _trailing_days() -> int:
+    """The forecast's trailing window: the same setting the analysis uses."""
+    return data.settings().analytics.spend_anomaly.forecast_trailing_days
+
+
 def _rollup_start(filters: components.Filters) -> dt.date:
     """From the first day any figure needs; whole months, so nearby ranges share a cache entry."""
     previous_start, _ = metrics.previous_period(filters.start, filters.end)
     month_before, _ = _previous_month_same_days(filters.end)
-    trailing = filters.end.replace(day=1) - dt.timedelta(days=FORECAST_TRAILING_DAYS)
+    trailing = filters.end.replace(day=1) - dt.timedelta(days=_trailing_days())
     return min(previous_start, month_before, trailing).replace(day=1)
 
 
@@ -58,7 +62,7 @@ def _headline(rows: list[dict[str, Any]], filters: components.Filters) -> Decima
         rows,
         end=filters.end,
         now=dt.datetime.now(dt.UTC),
-        trailing_days=FORECAST_TRAILING_DAYS,
+        trailing_days=_trailing_days(),
         **scope,
     )
     days = (filters.end - filters.start).days + 1
@@ -77,7 +81,7 @@ def _headline(rows: list[dict[str, Any]], filters: components.Filters) -> Decima
     else:
         forecast_help = (
             f"Billed cost for {month_start:%B %Y}: month to date, plus for each day left the "
-            f"mean usage spend of the {FORECAST_TRAILING_DAYS} days ending "
+            f"mean usage spend of the {_trailing_days()} days ending "
             f"{forecast.through or 'at the last billed day'} (credits, refunds and other "
             "one-off charges are counted as billed, not projected)."
         )

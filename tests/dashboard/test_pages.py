@@ -90,6 +90,16 @@ def test_forecast_mid_month_follows_the_trailing_week(demo_like_url: str) -> Non
     assert shown["Month-end forecast"] == "$3,063.24"
 
 
+def test_forecast_window_follows_the_analysis_setting(
+    demo_like_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPENDWATCH_ANALYTICS__SPEND_ANOMALY__FORECAST_TRAILING_DAYS", "1")
+    app = open_page(OVERVIEW, query={"start": "2024-09-29", "end": "2024-09-29"})
+    # A 1-day window: day 29 again for the one day left, per provider in cents: AWS 2 x
+    # 526.983408 = 1053.97; Google 2 x 2140.72397178 = 4281.45; Microsoft 2 x 12.624 = 25.25.
+    assert metrics(app)["Month-end forecast"] == "$5,360.67"
+
+
 def test_movers_compare_with_the_previous_period_of_the_same_length(demo_like_url: str) -> None:
     app = open_page(OVERVIEW, query={"start": "2024-09-30", "end": "2024-09-30"})
     # Every host billed the same on 29 and 30 September: nothing moved.

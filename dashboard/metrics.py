@@ -266,17 +266,40 @@ def tier_costs(
     )
 
 
-def realized_by_month(rows: Iterable[Row]) -> pd.DataFrame:
-    """Realized monthly savings per month of resolution and currency."""
+def realized_by_month(rows: Iterable[Row], *, at_least_months: int = 1) -> pd.DataFrame:
+    """Realized monthly savings per month of resolution and currency.
+
+    Months without any are filled with zero, and the series reaches back at least
+    ``at_least_months`` months from the latest, so a chart shows the quiet months too.
+    """
     sums = sum_by(
         rows,
         lambda row: (row["resolved_at"].strftime("%Y-%m"), row["currency"]),
         field="realized_monthly_savings",
     )
+    if not sums:
+        return pd.DataFrame(columns=["month", "currency", "realized"])
+    months = [month for month, _ in sums]
+    first, last = (
+        dt.date.fromisoformat(min(months) + "-01"),
+        dt.date.fromisoformat(max(months) + "-01"),
+    )
+    back = last.year * 12 + last.month - at_least_months  # months counted from year 0
+    first = min(first, dt.date(back // 12, back % 12 + 1, 1))
+    span = []
+    while first <= last:
+        span.append(first.strftime("%Y-%m"))
+        first = (first + dt.timedelta(days=32)).replace(day=1)
+    currencies = sorted({currency for _, currency in sums})
     return pd.DataFrame(
         [
-            {"month": month, "currency": currency, "realized": amount}
-            for (month, currency), amount in sorted(sums.items())
+            {
+                "month": month,
+                "currency": currency,
+                "realized": sums.get((month, currency), Decimal(0)),
+            }
+            for month in span
+            for currency in currencies
         ],
         columns=["month", "currency", "realized"],
     )

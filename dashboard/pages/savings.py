@@ -90,9 +90,12 @@ def _recommendations(rows: list[dict[str, Any]]) -> None:
     )
 
 
+REALIZED_MONTHS = 6  # the chart shows at least the last half year, quiet months as zero
+
+
 def _realized(url: str) -> None:
     st.subheader("Realized savings by month resolved")
-    frame = metrics.realized_by_month(data.realized_savings(url))
+    frame = metrics.realized_by_month(data.realized_savings(url), at_least_months=REALIZED_MONTHS)
     if frame.empty:
         st.info(
             "No realized savings yet: a resolved finding's saving is measured from the bill "

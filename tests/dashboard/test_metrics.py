@@ -123,3 +123,21 @@ def test_the_forecast_is_on_the_month_to_date_basis_and_equals_it_once_the_month
         trailing_days=7,
     )
     assert (over.month_to_date, over.forecast, over.complete) == (Decimal(970), Decimal(970), True)
+
+
+def test_realized_savings_by_month_show_the_quiet_months_too() -> None:
+    def resolved(month: int, amount: str) -> dict[str, object]:
+        return {
+            "resolved_at": dt.datetime(2024, month, 15, tzinfo=UTC),
+            "currency": "USD",
+            "realized_monthly_savings": Decimal(amount),
+        }
+
+    rows = [resolved(2, "100.50"), resolved(2, "20"), resolved(4, "7.25")]
+    frame = metrics.realized_by_month(rows, at_least_months=6)
+    # Six months back from April 2024 is November 2023; February sums 100.50 + 20.
+    assert list(frame["month"]) == [
+        "2023-11", "2023-12", "2024-01", "2024-02", "2024-03", "2024-04",
+    ]  # fmt: skip
+    assert list(frame["realized"]) == [0, 0, 0, Decimal("120.50"), 0, Decimal("7.25")]
+    assert list(metrics.realized_by_month(rows)["month"]) == ["2024-02", "2024-03", "2024-04"]

@@ -19,9 +19,12 @@ import os
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from spendwatch import demo_billing, demo_fleet, demo_history, demo_nvidia_smi, demo_shapes
 from spendwatch.commands.ingest import ingest_focus_files
 from spendwatch.config import DatabaseSettings, Settings
+from spendwatch.progress import Steps, counted, step_list
 from warehouse.db import make_engine, upgrade
 from warehouse.errors import InputError
 from warehouse.load_inventory import load_inventory
@@ -84,10 +87,12 @@ def build_demo(
     host_count: int = 30,
     days: int = 30,
     workers: int | None = None,
+    console: Console | None = None,
 ) -> DemoSummary:
     """Rebuild the demo warehouse from scratch in ``data_dir``.
 
     ``workers``: processes parsing the nvidia-smi logs (default: up to 2, by CPU count).
+    A line per main step goes to ``console`` (stderr by default) when it is a terminal.
     """
     started = time.perf_counter()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,37 +100,68 @@ def build_demo(
         (data_dir / f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
     settings = demo_settings(data_dir)
     engine = make_engine(settings.database.url)
+    progress = step_list(console)
+    steps = Steps(progress)
+    # The ingest bars draw on the same console, so rich nests them under these steps.
+    ingest_console = progress.console
     try:
-        upgrade(engine)
-        sample_rows = ingest_focus_file(shared_data / FOCUS_SAMPLE, settings=settings)
-
-        hosts = demo_fleet.generate_fleet(seed=seed, host_count=host_count)
-        fleet_csv = write_fleet_billing(data_dir / FLEET_CSV, hosts, as_of=as_of, days=days)
-        fleet_rows = ingest_focus_file(fleet_csv, settings=settings)
-        priced = as_of - dt.timedelta(days=days)
-        load_inventory(
-            engine,
-            shapes=demo_shapes.instance_type_records(demo_shapes.DEMO_SHAPES),
-            price_records=[
-                *demo_shapes.price_records(effective_at=priced, shapes=demo_shapes.DEMO_SHAPES),
-                *demo_shapes.spot_price_records(effective_at=priced),
-            ],
-            resource_records=demo_fleet.resource_records(hosts, as_of=as_of, days=days),
-            updated_at=as_of,
-        )
-        telemetry = demo_nvidia_smi.load_fleet_telemetry(
-            settings.database.url,
-            data_dir / NVIDIA_SMI_DIR,
-            hosts,
-            as_of=as_of,
-            days=days,
-            seed=seed,
-            workers=workers if workers is not None else min(2, os.cpu_count() or 1),
-        )
-        times = demo_history.run_times(as_of=as_of, days=days)
-        results, storage_rows = demo_history.replay(engine, settings=settings, times=times)
-        acted = demo_history.triage(engine, at=as_of)
-        state = demo_history.statuses(engine)
+        with progress:
+            upgrade(engine)
+            with steps.step("FOCUS sample bill") as step:
+                sample_rows = ingest_focus_file(
+                    shared_data / FOCUS_SAMPLE, settings=settings, console=ingest_console
+                )
+                step.report(counted(sample_rows, "row"))
+            with steps.step(f"GPU fleet bill ({host_count} hosts, {days} days)") as step:
+                hosts = demo_fleet.generate_fleet(seed=seed, host_count=host_count)
+                fleet_csv = write_fleet_billing(data_dir / FLEET_CSV, hosts, as_of=as_of, days=days)
+                fleet_rows = ingest_focus_file(fleet_csv, settings=settings, console=ingest_console)
+                step.report(counted(fleet_rows, "row"))
+            with steps.step("instance types, prices and resources") as step:
+                priced = as_of - dt.timedelta(days=days)
+                resources = demo_fleet.resource_records(hosts, as_of=as_of, days=days)
+                load_inventory(
+                    engine,
+                    shapes=demo_shapes.instance_type_records(demo_shapes.DEMO_SHAPES),
+                    price_records=[
+                        *demo_shapes.price_records(
+                            effective_at=priced, shapes=demo_shapes.DEMO_SHAPES
+                        ),
+                        *demo_shapes.spot_price_records(effective_at=priced),
+                    ],
+                    resource_records=resources,
+                    updated_at=as_of,
+                )
+                step.report(counted(len(resources), "resource"))
+            with steps.step("nvidia-smi logs") as step:
+                telemetry = demo_nvidia_smi.load_fleet_telemetry(
+                    settings.database.url,
+                    data_dir / NVIDIA_SMI_DIR,
+                    hosts,
+                    as_of=as_of,
+                    days=days,
+                    seed=seed,
+                    workers=workers if workers is not None else min(2, os.cpu_count() or 1),
+                )
+                step.report(
+                    f"{counted(telemetry.files, 'log')}, {counted(telemetry.rows, 'GPU-hour')}"
+                )
+            with steps.step("daily analyses") as step:
+                times = demo_history.run_times(as_of=as_of, days=days)
+                results, storage_rows = demo_history.replay(
+                    engine,
+                    settings=settings,
+                    times=times,
+                    on_run=lambda done: step.report(f"{done} of {len(times)}"),
+                )
+                step.report(f"{len(results)} of {len(times)}")
+            with steps.step("snooze and dismiss") as step:
+                acted = demo_history.triage(engine, at=as_of)
+                step.report(
+                    ", ".join(f"finding {number} {action}" for action, number in acted.items())
+                    or "nothing to act on"
+                )
+            state = demo_history.statuses(engine)
     finally:
         engine.dispose()
     return DemoSummary(
@@ -160,6 +196,6 @@ def write_fleet_billing(
     return path
 
 
-def ingest_focus_file(path: Path, *, settings: Settings) -> int:
+def ingest_focus_file(path: Path, *, settings: Settings, console: Console | None = None) -> int:
     """One FOCUS file through exactly what `spendwatch ingest focus PATH` runs."""
-    return ingest_focus_files(settings, [str(path)]).rows
+    return ingest_focus_files(settings, [str(path)], console=console).rows

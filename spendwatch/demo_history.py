@@ -12,6 +12,7 @@ rule reads only the window that ends at the run's ``as_of``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,14 +49,20 @@ def run_times(
 
 
 def replay(
-    engine: Engine, *, settings: Settings, times: list[dt.datetime]
+    engine: Engine,
+    *,
+    settings: Settings,
+    times: list[dt.datetime],
+    on_run: Callable[[int], None] | None = None,
 ) -> tuple[list[AnalysisResult], int]:
     """The day's storage snapshot, then the analysis, at each of ``times``; returns the
-    analyses and the storage rows loaded."""
+    analyses and the storage rows loaded. ``on_run`` hears how many runs are done."""
     results, storage_rows = [], 0
     for moment in times:
         storage_rows += load_storage(engine, demo_storage.storage_estate(as_of=moment))
         results.append(analyze_now(settings, as_of=moment))
+        if on_run is not None:
+            on_run(len(results))
     return results, storage_rows
 
 

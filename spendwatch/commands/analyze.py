@@ -29,6 +29,7 @@ from analytics.spot import spot_candidate_findings
 from analytics.storage_tiering import cold_storage_findings
 from spendwatch.cli_args import parse_utc
 from spendwatch.config import Settings, load_settings
+from spendwatch.progress import NO_STEPS, Steps, counted, step_list
 from spendwatch.wiring import open_warehouse
 from warehouse.findings_store import sync_findings
 from warehouse.queries import gpu, spend, storage
@@ -36,7 +37,8 @@ from warehouse.queries.resource_prices import attached_gpu_part_prices, catalog_
 
 # Called inside the transaction that stored the findings, so a notification is queued if and
 # only if the change it announces is committed.
-OnChanges = Callable[[Connection, list[FindingChange]], None]
+# Returns how many notifications it queued.
+OnChanges = Callable[[Connection, list[FindingChange]], int]
 GPU_KINDS: tuple[str, ...] = ("idle_gpu", "unmonitored_gpu")
 RULE_KINDS: tuple[str, ...] = ("gpu_rightsizing", "spot_candidate", "cold_storage", "spend_anomaly")
 ALL_KINDS: tuple[str, ...] = GPU_KINDS + RULE_KINDS
@@ -203,22 +205,47 @@ def spot_findings(
     )
 
 
-def rule_findings(
-    connection: Connection, *, as_of: dt.datetime, policies: RulePolicies
+def cold_storage_rule_findings(
+    connection: Connection, *, as_of: dt.datetime, policy: ColdStoragePolicy
 ) -> list[Finding]:
-    """gpu_rightsizing, spot_candidate, cold_storage and spend_anomaly (SQL does the sums)."""
-    anomaly = policies.spend_anomaly
-    daily = spend.daily_spend(connection, start=anomaly_window_start(as_of, anomaly), end=as_of)
+    return cold_storage_findings(
+        storage.latest_storage_inventory(connection),
+        prices=storage.storage_prices(connection, as_of=as_of),
+        as_of=as_of,
+        policy=policy,
+    )
+
+
+def anomaly_findings(
+    connection: Connection, *, as_of: dt.datetime, policy: SpendAnomalyPolicy
+) -> list[Finding]:
+    daily = spend.daily_spend(connection, start=anomaly_window_start(as_of, policy), end=as_of)
+    return spend_anomaly_findings(daily, as_of=as_of, policy=policy)
+
+
+Rule = Callable[[Connection, dt.datetime], list[Finding]]
+
+
+def named_rules(policy: IdleGpuPolicy, policies: RulePolicies) -> list[tuple[str, Rule]]:
+    """Every rule in the order it runs, named as the progress lines show it."""
     return [
-        *rightsizing_findings(connection, as_of=as_of, policy=policies.rightsizing),
-        *spot_findings(connection, as_of=as_of, policy=policies.spot),
-        *cold_storage_findings(
-            storage.latest_storage_inventory(connection),
-            prices=storage.storage_prices(connection, as_of=as_of),
-            as_of=as_of,
-            policy=policies.cold_storage,
+        (
+            "idle and unmonitored GPUs",
+            lambda c, t: gpu_findings(c, as_of=t, policy=policy),
         ),
-        *spend_anomaly_findings(daily, as_of=as_of, policy=anomaly),
+        (
+            "GPU rightsizing",
+            lambda c, t: rightsizing_findings(c, as_of=t, policy=policies.rightsizing),
+        ),
+        ("spot candidates", lambda c, t: spot_findings(c, as_of=t, policy=policies.spot)),
+        (
+            "cold storage",
+            lambda c, t: cold_storage_rule_findings(c, as_of=t, policy=policies.cold_storage),
+        ),
+        (
+            "spend anomalies",
+            lambda c, t: anomaly_findings(c, as_of=t, policy=policies.spend_anomaly),
+        ),
     ]
 
 
@@ -229,14 +256,26 @@ def run_analysis(
     policy: IdleGpuPolicy,
     policies: RulePolicies | None = None,
     on_changes: OnChanges | None = None,
+    steps: Steps = NO_STEPS,
 ) -> AnalysisResult:
-    """Rules, store and ``on_changes`` in ONE transaction: all of it lands or none of it."""
+    """Rules, store and ``on_changes`` in ONE transaction: all of it lands or none of it.
+
+    Each rule, the store and ``on_changes`` are a step of ``steps`` (by default reported
+    nowhere: only the command draws them, never the scheduler).
+    """
+    found: list[Finding] = []
     with engine.begin() as connection:
-        found = gpu_findings(connection, as_of=as_of, policy=policy)
-        found += rule_findings(connection, as_of=as_of, policies=policies or RulePolicies())
-        changes = sync_findings(connection, found, as_of=as_of, kinds=ALL_KINDS)
+        for name, rule in named_rules(policy, policies or RulePolicies()):
+            with steps.step(name) as step:
+                new = rule(connection, as_of)
+                step.report(counted(len(new), "finding"))
+            found += new
+        with steps.step("saving findings") as step:
+            changes = sync_findings(connection, found, as_of=as_of, kinds=ALL_KINDS)
+            step.report(change_counts(changes))
         if on_changes is not None:
-            on_changes(connection, changes)
+            with steps.step("queueing alerts") as step:
+                step.report(counted(on_changes(connection, changes), "notification"))
     return AnalysisResult(as_of=as_of, findings=found, changes=changes, kinds=ALL_KINDS)
 
 
@@ -246,12 +285,17 @@ def hour_floor(value: dt.datetime) -> dt.datetime:
 
 def summary_line(result: AnalysisResult) -> str:
     kinds: Counter[str] = Counter(f.kind for f in result.findings)
-    events = Counter(change.event for change in result.changes)
     # Kinds with nothing found are left out: six zeros hide the one number that matters.
     found = ", ".join(f"{kinds[k]} {k}" for k in result.kinds if kinds.get(k)) or "0"
-    changed = ", ".join(f"{n} {event}" for event, n in sorted(events.items())) or "no changes"
+    changed = change_counts(result.changes)
     stamp = result.as_of.isoformat().replace("+00:00", "Z")
     return f"analyzed as of {stamp}: {found} finding(s); {changed}"
+
+
+def change_counts(changes: list[FindingChange]) -> str:
+    """E.g. "2 opened, 1 resolved", or "no changes"."""
+    events = Counter(change.event for change in changes)
+    return ", ".join(f"{n} {event}" for event, n in sorted(events.items())) or "no changes"
 
 
 def analyze_command(
@@ -266,13 +310,18 @@ def analyze_command(
     spend anomalies (idempotent for the same --as-of)."""
     settings = load_settings()
     moment = parse_utc(as_of, option="--as-of") if as_of else dt.datetime.now(dt.UTC)
-    typer.echo(summary_line(analyze_now(settings, as_of=moment)))
+    with step_list() as progress:
+        result = analyze_now(settings, as_of=moment, steps=Steps(progress))
+    typer.echo(summary_line(result))
 
 
-def analyze_now(settings: Settings, *, as_of: dt.datetime) -> AnalysisResult:
+def analyze_now(
+    settings: Settings, *, as_of: dt.datetime, steps: Steps = NO_STEPS
+) -> AnalysisResult:
     """Run every rule as of ``as_of`` (truncated to the hour) and queue the alerts it implies.
 
-    The CLI and the scheduler's analyze job both come through here.
+    The CLI, the scheduler's analyze job and the demo all come through here; only the CLI
+    passes ``steps`` that draw.
     """
     moment = hour_floor(as_of)
     engine = open_warehouse(settings)
@@ -283,6 +332,7 @@ def analyze_now(settings: Settings, *, as_of: dt.datetime) -> AnalysisResult:
             policy=idle_gpu_policy(settings),
             policies=rule_policies(settings),
             on_changes=_alerts_hook(settings, moment),
+            steps=steps,
         )
     finally:
         engine.dispose()
@@ -291,7 +341,7 @@ def analyze_now(settings: Settings, *, as_of: dt.datetime) -> AnalysisResult:
 def _alerts_hook(settings: Settings, as_of: dt.datetime) -> OnChanges:
     """Queue Slack notifications for the changes, in the same transaction."""
 
-    def enqueue(connection: Connection, changes: list[FindingChange]) -> None:
-        enqueue_for_changes(connection, changes, settings=settings, as_of=as_of)
+    def enqueue(connection: Connection, changes: list[FindingChange]) -> int:
+        return enqueue_for_changes(connection, changes, settings=settings, as_of=as_of)
 
     return enqueue

@@ -20,6 +20,7 @@ from collectors.registry import (
 from spendwatch.cli_args import parse_optional_utc
 from spendwatch.config import Settings, load_settings
 from spendwatch.output import OutputFormat, emit
+from spendwatch.progress import NO_STEPS, Steps, counted, step_list
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
 from warehouse.runs import last_runs
@@ -45,36 +46,50 @@ def run_collectors(
     now: dt.datetime,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    steps: Steps = NO_STEPS,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run each named collector once; one failing source never stops the others.
 
     Returns one result row per source and the one-line reasons of those that failed. The CLI and
-    the scheduler's collect job both come through here.
+    the scheduler's collect job both come through here; only the CLI passes ``steps`` that draw
+    (a line per collector: a spinner while it runs, then its status and rows).
     """
     results: list[dict[str, Any]] = []
     failures: list[str] = []
     for name in names:
-        try:
-            collector = build_collector(name, settings)
-        except InputError as exc:  # a misconfigured source is a failed run, not a crash
-            results.append({"source": name, "status": "failed", "error": str(exc)})
-            failures.append(str(exc))
-            continue
-        outcome = run_collector(engine, collector, now=now, since=since, until=until)
-        results.append(
-            {
-                "source": outcome.source,
-                "status": outcome.status,
-                "since": outcome.since,
-                "until": outcome.until,
-                "rows": outcome.rows,
-                "watermark": outcome.watermark,
-                "error": outcome.error,
-            }
-        )
-        if outcome.error:
-            failures.append(outcome.error)
+        with steps.step(name) as step:
+            result = _run_one(engine, settings, name, now=now, since=since, until=until)
+            rows = counted(result.get("rows") or 0, "row")
+            step.report(f"{result['status']}, {rows}", failed=bool(result["error"]))
+        results.append(result)
+        if result["error"]:
+            failures.append(result["error"])
     return results, failures
+
+
+def _run_one(
+    engine: Engine,
+    settings: Settings,
+    name: str,
+    *,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> dict[str, Any]:
+    try:
+        collector = build_collector(name, settings)
+    except InputError as exc:  # a misconfigured source is a failed run, not a crash
+        return {"source": name, "status": "failed", "error": str(exc)}
+    outcome = run_collector(engine, collector, now=now, since=since, until=until)
+    return {
+        "source": outcome.source,
+        "status": outcome.status,
+        "since": outcome.since,
+        "until": outcome.until,
+        "rows": outcome.rows,
+        "watermark": outcome.watermark,
+        "error": outcome.error,
+    }
 
 
 def collect(
@@ -112,9 +127,16 @@ def collect(
                 "source) in the environment or spendwatch.toml; known collectors: "
                 + ", ".join(collector_names())
             )
-    results, failures = run_collectors(
-        engine, settings, names, now=dt.datetime.now(dt.UTC), since=start, until=end
-    )
+    with step_list() as progress:
+        results, failures = run_collectors(
+            engine,
+            settings,
+            names,
+            now=dt.datetime.now(dt.UTC),
+            since=start,
+            until=end,
+            steps=Steps(progress),
+        )
     emit(results, columns=RUN_COLUMNS, fmt=fmt, title="collector runs")
     for reason in failures:
         typer.echo(f"error: {reason}", err=True)

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import io
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -75,7 +75,10 @@ def write_report(report: MonthlyReport, out_dir: Path) -> ReportFiles:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not mkstemp: its files are private (0600), and a report is meant to be shared like any
+    # file the user writes, so the new file gets 0666 less the umask, applied by the kernel.
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,15 @@ def test_report_writes_html_and_csv_and_prints_their_paths(
     html = (out / "spendwatch-report-2024-09.html").read_text(encoding="utf-8")
     assert "$355.85" in html and "$1,325.50" in html
     assert len((out / "spendwatch-report-2024-09.csv").read_text().splitlines()) == 1 + 5
+    # Shared like any file the user writes: 0666 less the umask,
+    # not the private 0600 of a temporary file; and no temporary file is left behind.
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {
+        "spendwatch-report-2024-09.html": 0o666 & ~umask,
+        "spendwatch-report-2024-09.csv": 0o666 & ~umask,
+    }
 
 
 def test_an_empty_warehouse_reports_no_billing_data_into_the_default_folder(

@@ -9,7 +9,7 @@ currency: totals to the cent, unit prices (per hour, per GB-month) with all thei
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 from babel.numbers import format_currency, format_decimal
@@ -23,10 +23,16 @@ def money(amount: Decimal | str, currency: str) -> str:
 
 
 def unit_price(amount: Decimal | str, currency: str) -> str:
-    """A price per hour or per GB-month: its digits matter (0.526/h is not 0.53/h)."""
-    return format_currency(
-        Decimal(str(amount)), currency, locale="en_US", decimal_quantization=False
-    )
+    """A price per hour or per GB-month: its digits matter (0.526/h is not 0.53/h), up to six
+    decimal places, so catalog sums such as 88.4899999025753 show as 88.49."""
+    exact = Decimal(str(amount))
+    value = exact.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    if not value and exact:  # a per-request price: keep two significant digits instead
+        value = Context(prec=2, rounding=ROUND_HALF_EVEN).plus(exact)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return format_currency(Decimal(text), currency, locale="en_US", decimal_quantization=False)
 
 
 def escape(text: str) -> str:

@@ -138,7 +138,7 @@ def idle_gpu_findings(
             f"{policy.window_hours} h, idle since {_iso(since)}."
         )
         if monthly:
-            recommendation += f" Saves about {monthly} {currency}/month."
+            recommendation += f" Saves about {monthly:,} {currency}/month."
         found.append(
             Finding(
                 kind="idle_gpu",

@@ -171,7 +171,7 @@ def _finding(
             f"Resize {resource_id} from {current['instance_type']} "
             f"({current['gpu_count']}× {current['gpu_model']}) to {best['instance_type']} "
             f"({best['gpu_count']}× {best['gpu_model']}): {reason}. "
-            f"Saves about {saving} {current['currency']}/month."
+            f"Saves about {saving:,} {current['currency']}/month."
         ),
         monthly_savings=saving,
         currency=str(current["currency"]),
@@ -242,7 +242,7 @@ def _detach_finding(
         resource_id=resource_id,
         recommendation=(
             f"Detach {detached} of {installed} {model} GPUs from {resource_id} "
-            f"({machine_type}), keeping {keep}: {reason}. Saves about {saving} "
+            f"({machine_type}), keeping {keep}: {reason}. Saves about {saving:,} "
             f"{current['currency']}/month ({detached} × {format(current['gpu_price'], 'f')} "
             f"{current['currency']}/h per GPU × {HOURS_PER_MONTH} h)."
         ),

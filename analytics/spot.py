@@ -147,7 +147,7 @@ def spot_candidate_findings(
                 resource_id=resource_id,
                 recommendation=(
                     f"Run {resource_id} ({_machine(owner, attached)}) on spot: {reason}. "
-                    f"Saves about {saving} {listed['currency']}/month at the p90 spot price; "
+                    f"Saves about {saving:,} {listed['currency']}/month at the p90 spot price; "
                     f"spot can be reclaimed with a {notice} notice, so checkpoint your jobs."
                 ),
                 monthly_savings=saving,

@@ -134,7 +134,7 @@ def _finding(
         recommendation=(
             f"Move {location} ({evidence['movable_gb']:g} GB, not {evidence['idle_basis']} "
             f"for {evidence['idle_days']} days) from {row['storage_class']} to {tier.name}: "
-            f"saves about {saving} USD/month after transition requests."
+            f"saves about {saving:,} USD/month after transition requests."
         ),
         monthly_savings=saving,
         currency="USD",

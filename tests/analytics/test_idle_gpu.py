@@ -115,6 +115,7 @@ def test_idle_only_for_the_last_30_hours_is_idle_at_24_with_cost_so_far(engine: 
     assert finding.evidence["cost_so_far"] == "75.00"  # 30 h x 2.50
     assert finding.monthly_savings == Decimal("1825.00")  # 730 h x 2.50
     assert finding.currency == "USD"
+    assert finding.recommendation.endswith("Saves about 1,825.00 USD/month.")
 
 
 def test_metrics_that_stop_mid_window_are_not_judged_idle(engine: Engine) -> None:

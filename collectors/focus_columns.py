@@ -121,5 +121,7 @@ def map_header(names: Sequence[str], *, path: str) -> HeaderMap:
                 column=display_name(column),
             )
     if ignored:
-        log.warning("%s: ignoring columns that are neither FOCUS nor x_: %s", path, ignored)
+        # Info, not a warning: the caller reports them (`ingest focus` lists ignored_columns
+        # per file), and an extra column such as a row Id is common and harmless.
+        log.info("%s: ignoring columns that are neither FOCUS nor x_: %s", path, ignored)
     return HeaderMap(focus=focus, headers=headers, extra=extra, ignored=ignored)

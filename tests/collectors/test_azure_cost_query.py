@@ -20,7 +20,8 @@ from collectors.azure_cost_query import DIMENSIONS, AzureCostQueryCollector, mon
 from collectors.base import run_collector
 from collectors.cloud_clients import cost_management_client
 from spendwatch.config import AzureSettings, Settings
-from tests.stubs.azure_cost_stub import Answer, AzureCostStub, RawNumber, documented_answer
+from tests.stubs.azure_cost_stub import Answer, AzureCostStub, documented_answer
+from tests.stubs.server import RawNumber
 from warehouse.schema import cost_line_items
 from warehouse.types import decimal_sum
 

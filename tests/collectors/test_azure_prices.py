@@ -32,6 +32,7 @@ from tests.stubs.azure_compute_stub import gpu_fleet as azure_fleet
 from tests.stubs.azure_retail_prices_stub import RetailPricesStub
 from tests.stubs.gce_stub import GceStub
 from tests.stubs.gce_stub import gpu_fleet as gce_fleet
+from tests.stubs.server import RawNumber
 from warehouse.load_inventory import ResourceRecord, upsert_resources
 from warehouse.queries.catalog import hourly_price, priced_gpu_resources
 from warehouse.runs import last_runs
@@ -127,8 +128,6 @@ def test_same_day_rerun_replaces_a_new_day_adds(engine: Engine, stub: RetailPric
         "eastus": [dict(item) for item in stub.items["eastus"]],
         "westeurope": stub.items["westeurope"],
     }
-    from tests.stubs.azure_cost_stub import RawNumber
-
     stub.items["eastus"][0]["retailPrice"] = RawNumber("3.16")  # NC6s v3 went up
     run_collector(engine, _collector(stub), now=NOW + dt.timedelta(days=1))
     assert len(_prices(engine)) == 14

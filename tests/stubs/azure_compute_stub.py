@@ -10,14 +10,11 @@ with Retry-After, 500/503, 401 for an expired token.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import zlib
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
-from tests.stubs.server import StubServer
+from tests.stubs.server import Reply, Request, StubServer
 
 FAULTS = ("429", "500", "503", "401")
 VMS_SUFFIX = "/providers/Microsoft.Compute/virtualMachines"
@@ -74,22 +71,37 @@ def gpu_fleet(subscription: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-@dataclasses.dataclass
-class Recorded:
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    status: int
-
-
 class AzureComputeStub(StubServer):
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self, *, token: str = "stub-azure-token", page_size: int = 2) -> None:
         self.token = token
         self.page_size = page_size
         self.retry_after = "1"
         self.fleets: dict[str, list[dict[str, Any]]] = {}  # subscription id (lower) -> vms
-        self.requests: list[Recorded] = []
-        self._start(_handler(self), faults=FAULTS)
+        self._start(faults=FAULTS)
+
+    def route(self, request: Request) -> Reply:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {}, _error("InvalidAuthenticationToken", "The access token is invalid.")
+        fault = self.next_fault()
+        if fault == "401":
+            return 401, {}, _error("ExpiredAuthenticationToken", "The token has expired.")
+        if fault == "429":
+            return (
+                429,
+                {"Retry-After": self.retry_after},
+                _error("TooManyRequests", "The request is being throttled."),
+            )
+        if fault in ("500", "503"):
+            return int(fault), {}, _error("InternalServerError", "Something went wrong.")
+        path, query = request.path, request.query
+        parts = path.strip("/").split("/")
+        if not path.endswith(VMS_SUFFIX) or len(parts) != 5 or "api-version" not in query:
+            return 404, {}, _error("NotFound", f"no route {path}")
+        if parts[1].lower() not in self.fleets:
+            return 404, {}, _error("SubscriptionNotFound", f"{parts[1]} could not be found.")
+        return 200, {}, self.list_all(path, query)
 
     def serve(self, subscription: str, fleet: list[dict[str, Any]]) -> None:
         self.fleets[subscription.lower()] = fleet
@@ -135,50 +147,6 @@ def _status_only(entry: dict[str, Any]) -> dict[str, Any]:
             }
         },
     }
-
-
-def _handler(stub: AzureComputeStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            status, headers, document = self._route(parts.path, query)
-            headers_seen = {name.lower(): value for name, value in self.headers.items()}
-            stub.requests.append(Recorded(parts.path, query, headers_seen, status))
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _route(self, path: str, query: dict[str, list[str]]) -> Any:
-            if self.headers.get("Authorization") != f"Bearer {stub.token}":
-                return 401, {}, _error("InvalidAuthenticationToken", "The access token is invalid.")
-            fault = stub.next_fault()
-            if fault == "401":
-                return 401, {}, _error("ExpiredAuthenticationToken", "The token has expired.")
-            if fault == "429":
-                return (
-                    429,
-                    {"Retry-After": stub.retry_after},
-                    _error("TooManyRequests", "The request is being throttled."),
-                )
-            if fault in ("500", "503"):
-                return int(fault), {}, _error("InternalServerError", "Something went wrong.")
-            parts = path.strip("/").split("/")
-            if not path.endswith(VMS_SUFFIX) or len(parts) != 5 or "api-version" not in query:
-                return 404, {}, _error("NotFound", f"no route {path}")
-            if parts[1].lower() not in stub.fleets:
-                return 404, {}, _error("SubscriptionNotFound", f"{parts[1]} could not be found.")
-            return 200, {}, stub.list_all(path, query)
-
-    return Handler
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -10,14 +10,11 @@ proxy or a wrong endpoint might answer).
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
-from tests.stubs.azure_cost_stub import RawNumber, _dumps
-from tests.stubs.server import StubServer
+from tests.stubs.server import RawNumber, Reply, Request, StubServer
 
 FAULTS = ("429", "500", "503", "401")
 PATH = "/api/retail/prices"
@@ -89,25 +86,30 @@ ITEMS: dict[str, list[dict[str, Any]]] = {
 }  # fmt: skip
 
 
-@dataclasses.dataclass
-class Recorded:
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    status: int
-
-
 class RetailPricesStub(StubServer):
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self, *, page_size: int = 3) -> None:
         self.page_size = page_size
         self.retry_after = "1"
         self.items = ITEMS
-        self.requests: list[Recorded] = []
-        self._start(_handler(self), faults=FAULTS)
+        self._start(faults=FAULTS)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{PATH}"
+
+    def route(self, request: Request) -> Reply:
+        fault = self.next_fault()
+        if fault == "401":
+            return 401, {}, {"Message": "Unauthorized"}
+        if fault == "429":
+            return 429, {"Retry-After": self.retry_after}, {"Message": "Too many requests"}
+        if fault in ("500", "503"):
+            return int(fault), {}, {"Message": "An error has occurred."}
+        if request.path.rstrip("/") != PATH:
+            return 404, {}, {"Message": f"No HTTP resource was found that matches {request.path}"}
+        return 200, {}, self.prices(request.query)
 
     def prices(self, query: dict[str, list[str]]) -> dict[str, Any]:
         text = (query.get("$filter") or [""])[0]
@@ -131,38 +133,3 @@ class RetailPricesStub(StubServer):
             follow = {"$filter": text, "$skip": str(skip + self.page_size)}
             answer["NextPageLink"] = f"{self.url}?{urlencode(follow)}"
         return answer
-
-
-def _handler(stub: RetailPricesStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            status, headers, document = self._route(parts.path, query)
-            headers_seen = {name.lower(): value for name, value in self.headers.items()}
-            stub.requests.append(Recorded(parts.path, query, headers_seen, status))
-            payload = _dumps(document)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _route(self, path: str, query: dict[str, list[str]]) -> Any:
-            fault = stub.next_fault()
-            if fault == "401":
-                return 401, {}, {"Message": "Unauthorized"}
-            if fault == "429":
-                return 429, {"Retry-After": stub.retry_after}, {"Message": "Too many requests"}
-            if fault in ("500", "503"):
-                return int(fault), {}, {"Message": "An error has occurred."}
-            if path.rstrip("/") != PATH:
-                return 404, {}, {"Message": f"No HTTP resource was found that matches {path}"}
-            return 200, {}, stub.prices(query)
-
-    return Handler

@@ -12,15 +12,11 @@ and how the answer pages are parsed. Faults: 429 (rateLimitExceeded + Retry-Afte
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.stubs.server import StubServer
+from tests.stubs.server import Recorded, Reply, Request, StubServer
 
 FAULTS = ("429", "500", "503", "401")
 ACCOUNT = "01A2B3-C4D5E6-F7G8H9"
@@ -102,24 +98,45 @@ _STRING_KEYS = (
 )  # fmt: skip
 
 
-@dataclasses.dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: dict[str, Any]
-    status: int
-
-
 class BigQueryStub(StubServer):
+    methods = ("GET", "POST")
+    content_type = "application/json; charset=UTF-8"
+
     def __init__(self, *, page_size: int = 2, token: str | None = None) -> None:
         self.page_size = page_size
         self.token = token  # when set, a request without this bearer token gets a 401
         self.rows = EXPORT_ROWS
-        self.requests: list[Recorded] = []
         self.results: dict[str, list[list[str | None]]] = {}
         self.schemas: dict[str, list[dict[str, str]]] = {}
-        self._start(_handler(self), faults=FAULTS)
+        self._start(faults=FAULTS)
+
+    def route(self, request: Request) -> Reply:
+        fault = self.next_fault()
+        auth = request.headers.get("authorization")
+        if fault == "401" or (self.token is not None and auth != f"Bearer {self.token}"):
+            message = "Request had invalid authentication credentials."
+            return 401, {}, _error(401, "authError", message)
+        if fault == "429":
+            message = "Exceeded rate limits: too many api requests per user per method"
+            return 429, {"Retry-After": "1"}, _error(429, "rateLimitExceeded", message)
+        if fault in ("500", "503"):
+            return int(fault), {}, _error(int(fault), "backendError", "Backend error.")
+        method, path, query = request.method, request.path, request.query
+        parts = path.removeprefix("/bigquery/v2/projects/").split("/")
+        project = parts[0]
+        if method == "POST" and parts[1:] == ["queries"]:
+            return 200, {}, self.run(project, request.body)
+        if method == "GET" and len(parts) == 3 and parts[1] == "queries":
+            token = query["pageToken"][0] if query.get("pageToken") else None
+            if query.get("maxResults") == ["0"]:  # a "is it done?" poll: no rows
+                answer = self.page(project, parts[2], token=None)
+                answer["rows"] = []
+                answer.pop("pageToken", None)
+                return 200, {}, answer
+            return 200, {}, self.page(project, parts[2], token=token)
+        if method == "GET" and len(parts) == 3 and parts[1] == "jobs":
+            return 200, {}, self.job(project, parts[2])
+        return 404, {}, _error(404, "notFound", f"Not found: {method} {path}")
 
     def queries(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.status == 200]
@@ -201,60 +218,3 @@ def _error(status: int, reason: str, message: str) -> dict[str, Any]:
             "status": {401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED"}.get(status, "INTERNAL"),
         }
     }
-
-
-def _handler(stub: BigQueryStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-            status, headers, document = self._route(method, parts.path, query, body)
-            stub.requests.append(Recorded(method, parts.path, query, body, status))
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _route(self, method: str, path: str, query: Any, body: Any) -> Any:
-            auth = self.headers.get("Authorization")
-            fault = stub.next_fault()
-            if fault == "401" or (stub.token is not None and auth != f"Bearer {stub.token}"):
-                message = "Request had invalid authentication credentials."
-                return 401, {}, _error(401, "authError", message)
-            if fault == "429":
-                message = "Exceeded rate limits: too many api requests per user per method"
-                return 429, {"Retry-After": "1"}, _error(429, "rateLimitExceeded", message)
-            if fault in ("500", "503"):
-                return int(fault), {}, _error(int(fault), "backendError", "Backend error.")
-            parts = path.removeprefix("/bigquery/v2/projects/").split("/")
-            project = parts[0]
-            if method == "POST" and parts[1:] == ["queries"]:
-                return 200, {}, stub.run(project, body)
-            if method == "GET" and len(parts) == 3 and parts[1] == "queries":
-                token = (query.get("pageToken") or [None])[0]
-                if query.get("maxResults") == ["0"]:  # a "is it done?" poll: no rows
-                    answer = stub.page(project, parts[2], token=None)
-                    answer["rows"] = []
-                    answer.pop("pageToken", None)
-                    return 200, {}, answer
-                return 200, {}, stub.page(project, parts[2], token=token)
-            if method == "GET" and len(parts) == 3 and parts[1] == "jobs":
-                return 200, {}, stub.job(project, parts[2])
-            return 404, {}, _error(404, "notFound", f"Not found: {method} {path}")
-
-    return Handler

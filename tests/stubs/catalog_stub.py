@@ -9,13 +9,9 @@ Faults: 429 with Retry-After, 500/503, 401 for a bearer token other than the exp
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.stubs.server import StubServer
+from tests.stubs.server import Reply, Request, StubServer
 
 FAULTS = ("429", "500", "503", "401")
 COMPUTE = "services/6F81-5844-456A"
@@ -116,20 +112,31 @@ SKUS: dict[str, list[dict[str, Any]]] = {
 }  # fmt: skip
 
 
-@dataclasses.dataclass
-class Recorded:
-    path: str
-    query: dict[str, list[str]]
-    status: int
-
-
 class CatalogStub(StubServer):
+    content_type = "application/json; charset=UTF-8"
+
     def __init__(self, *, page_size: int = 2, token: str | None = None) -> None:
         self.page_size = page_size
         self.token = token
         self.skus = SKUS
-        self.requests: list[Recorded] = []
-        self._start(_handler(self), faults=FAULTS)
+        self._start(faults=FAULTS)
+
+    def route(self, request: Request) -> Reply:
+        fault = self.next_fault()
+        auth = request.headers.get("authorization")
+        if fault == "401" or (self.token is not None and auth != f"Bearer {self.token}"):
+            return 401, {}, _error(401, "UNAUTHENTICATED", "Request had invalid credentials.")
+        if fault == "429":
+            return 429, {"Retry-After": "1"}, _error(429, "RESOURCE_EXHAUSTED", "Quota.")
+        if fault in ("500", "503"):
+            return int(fault), {}, _error(int(fault), "UNAVAILABLE", "Backend error.")
+        path, query = request.path, request.query
+        if path == "/v1/services":
+            return 200, {}, self.page("services", SERVICES, query)
+        name = path.removeprefix("/v1/").removesuffix("/skus")
+        if path.endswith("/skus") and name in self.skus:
+            return 200, {}, self.page("skus", self.skus[name], query)
+        return 404, {}, _error(404, "NOT_FOUND", f"no {path}")
 
     def page(self, key: str, items: list[Any], query: dict[str, list[str]]) -> dict[str, Any]:
         size = int((query.get("pageSize") or [str(self.page_size)])[0]) or self.page_size
@@ -138,44 +145,6 @@ class CatalogStub(StubServer):
         if start + size < len(items):
             answer["nextPageToken"] = str(start + size)
         return answer
-
-
-def _handler(stub: CatalogStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            status, headers, document = self._route(parts.path, query)
-            stub.requests.append(Recorded(parts.path, query, status))
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _route(self, path: str, query: dict[str, list[str]]) -> Any:
-            fault = stub.next_fault()
-            auth = self.headers.get("Authorization")
-            if fault == "401" or (stub.token is not None and auth != f"Bearer {stub.token}"):
-                return 401, {}, _error(401, "UNAUTHENTICATED", "Request had invalid credentials.")
-            if fault == "429":
-                return 429, {"Retry-After": "1"}, _error(429, "RESOURCE_EXHAUSTED", "Quota.")
-            if fault in ("500", "503"):
-                return int(fault), {}, _error(int(fault), "UNAVAILABLE", "Backend error.")
-            if path == "/v1/services":
-                return 200, {}, stub.page("services", SERVICES, query)
-            name = path.removeprefix("/v1/").removesuffix("/skus")
-            if path.endswith("/skus") and name in stub.skus:
-                return 200, {}, stub.page("skus", stub.skus[name], query)
-            return 404, {}, _error(404, "NOT_FOUND", f"no {path}")
-
-    return Handler
 
 
 def _error(code: int, status: str, message: str) -> dict[str, Any]:

@@ -10,13 +10,9 @@ expected one (when the stub was given one).
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.stubs.server import StubServer
+from tests.stubs.server import Reply, Request, StubServer
 
 FAULTS = ("429", "500", "503", "401")
 API = "https://www.googleapis.com/compute/v1"
@@ -86,22 +82,32 @@ def gpu_fleet(project: str = "ml-train") -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-@dataclasses.dataclass
-class Recorded:
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    status: int
-
-
 class GceStub(StubServer):
+    content_type = "application/json; charset=UTF-8"
+
     def __init__(self, *, token: str | None = None) -> None:
         self.token = token
         self.retry_after = "1"
         self.instances: dict[str, list[dict[str, Any]]] = {}  # project -> instances
         self.unreachables: list[str] = []
-        self.requests: list[Recorded] = []
-        self._start(_handler(self), faults=FAULTS)
+        self._start(faults=FAULTS)
+
+    def route(self, request: Request) -> Reply:
+        fault = self.next_fault()
+        auth = request.headers.get("authorization")
+        if fault == "401" or (self.token is not None and auth != f"Bearer {self.token}"):
+            return 401, {}, _error(401, "Request had invalid authentication credentials.")
+        if fault == "429":
+            return 429, {"Retry-After": self.retry_after}, _error(429, "Rate Limit Exceeded")
+        if fault in ("500", "503"):
+            return int(fault), {}, _error(int(fault), "Backend Error")
+        parts = request.path.strip("/").split("/")
+        # compute/v1/projects/{project}/aggregated/instances
+        if len(parts) == 6 and parts[:3] == ["compute", "v1", "projects"]:
+            if parts[4:] == ["aggregated", "instances"] and parts[3] in self.instances:
+                return 200, {}, self.aggregated(parts[3], request.query)
+            return 404, {}, _error(404, f"The resource 'projects/{parts[3]}' was not found")
+        return 404, {}, _error(404, f"no route {request.path}")
 
     def aggregated(self, project: str, query: dict[str, list[str]]) -> dict[str, Any]:
         everything = self.instances.get(project, [])
@@ -133,46 +139,6 @@ class GceStub(StubServer):
         if self.unreachables:
             answer["unreachables"] = self.unreachables
         return answer
-
-
-def _handler(stub: GceStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            status, headers, document = self._route(parts.path, query)
-            headers_seen = {name.lower(): value for name, value in self.headers.items()}
-            stub.requests.append(Recorded(parts.path, query, headers_seen, status))
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _route(self, path: str, query: dict[str, list[str]]) -> Any:
-            fault = stub.next_fault()
-            auth = self.headers.get("Authorization")
-            if fault == "401" or (stub.token is not None and auth != f"Bearer {stub.token}"):
-                return 401, {}, _error(401, "Request had invalid authentication credentials.")
-            if fault == "429":
-                return 429, {"Retry-After": stub.retry_after}, _error(429, "Rate Limit Exceeded")
-            if fault in ("500", "503"):
-                return int(fault), {}, _error(int(fault), "Backend Error")
-            parts = path.strip("/").split("/")
-            # compute/v1/projects/{project}/aggregated/instances
-            if len(parts) == 6 and parts[:3] == ["compute", "v1", "projects"]:
-                if parts[4:] == ["aggregated", "instances"] and parts[3] in stub.instances:
-                    return 200, {}, stub.aggregated(parts[3], query)
-                return 404, {}, _error(404, f"The resource 'projects/{parts[3]}' was not found")
-            return 404, {}, _error(404, f"no route {path}")
-
-    return Handler
 
 
 def _error(code: int, message: str) -> dict[str, Any]:

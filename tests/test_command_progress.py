@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import re
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,11 +23,10 @@ from spendwatch.commands.db import rebuild_rollups
 from spendwatch.config import Settings
 from spendwatch.demo import build_demo
 from spendwatch.progress import Steps, step_list
-from tests.analytics.gpu_tables import GIB, gpu_rows, hours_before, load, resource, usage_line
+from tests.analytics.gpu_tables import gpu_rows, load, load_training_host, usage_line
 from warehouse.db import make_engine
 
 AS_OF = dt.datetime(2026, 8, 10, 12, tzinfo=dt.UTC)
-WEEK = hours_before(AS_OF, 168)
 ELAPSED = re.compile(r"\d+:\d\d:\d\d")
 
 
@@ -51,48 +49,12 @@ def settings_for(db_url: str) -> Settings:
 
 
 def _one_training_host(db_url: str) -> None:
-    """A g5.48xlarge tagged workload=training, on demand: GPU 0 worked at 60% for the first six
-    days of the week and nothing worked in the last 24 h; a spot price 3 days old. The same host
-    as tests/analytics/test_gpu_rightsizing.py, which works out its three findings: idle_gpu
-    11890.24, gpu_rightsizing 11155.86, spot_candidate 1942.07 a month."""
+    """The one host of load_training_host, whose three findings
+    tests/analytics/test_gpu_rightsizing.py works out: idle_gpu 11890.24, gpu_rightsizing
+    11155.86, spot_candidate 1942.07 a month."""
     engine = make_engine(db_url)
     load_snapshot(engine)
-    first_six_days = set(WEEK[:144])
-    load(
-        engine,
-        gpu=gpu_rows(
-            "i-all3",
-            WEEK,
-            gpus=8,
-            util=lambda g, h: 60.0 if g == 0 and h in first_six_days else 0.0,
-            mem_used=20 * GIB,
-            model="A10G",
-        ),
-        inventory=[
-            resource(
-                "i-all3",
-                instance_type="g5.48xlarge",
-                gpu_count=8,
-                gpu_model="A10G",
-                lifecycle="on_demand",
-                tags={"workload": "training"},
-                owner="carol",
-            )
-        ],
-        catalog=[
-            {
-                "provider": "aws",
-                "region": "us-east-1",
-                "sku": "g5.48xlarge",
-                "pricing_model": "spot",
-                "unit": "hour",
-                "price": Decimal("4.8864"),
-                "currency": "USD",
-                "effective_at": AS_OF - dt.timedelta(days=3),
-                "source": "aws-spot-price-history",
-            }
-        ],
-    )
+    load_training_host(engine, as_of=AS_OF)
     engine.dispose()
 
 

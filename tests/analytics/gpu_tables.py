@@ -152,3 +152,39 @@ def run_rules(
     with engine.connect() as connection:
         found = gpu_findings(connection, as_of=as_of, policy=policy or IdleGpuPolicy())
     return {(f.kind, f.resource_id): f for f in found}
+
+
+def load_training_host(engine: Engine, *, as_of: dt.datetime) -> None:
+    """One host that three rules find: a g5.48xlarge (8x A10G) tagged workload=training, on
+    demand, owner carol. In the week ending at ``as_of`` GPU 0 worked at 60% for the first six
+    days (144 of 168 h) and nothing worked in the last 24 h; a g5.48xlarge spot price of
+    4.8864/h from 3 days before ``as_of``. The on-demand prices come from the price snapshot,
+    which the caller loads."""
+    week = hours_before(as_of, 168)
+    first_six_days = set(week[:144])
+    load(
+        engine,
+        gpu=gpu_rows(
+            "i-all3",
+            week,
+            gpus=8,
+            util=lambda g, h: 60.0 if g == 0 and h in first_six_days else 0.0,
+            mem_used=20 * GIB,
+            model="A10G",
+        ),
+        inventory=[
+            resource(
+                "i-all3",
+                instance_type="g5.48xlarge",
+                gpu_count=8,
+                gpu_model="A10G",
+                lifecycle="on_demand",
+                tags={"workload": "training"},
+                owner="carol",
+            )
+        ],
+        catalog=[
+            price("g5.48xlarge", "4.8864", at=as_of - dt.timedelta(days=3), model="spot")
+            | {"source": "aws-spot-price-history"}
+        ],
+    )

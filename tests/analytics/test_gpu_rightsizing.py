@@ -17,7 +17,14 @@ from analytics.findings import Finding
 from analytics.policies import IdleGpuPolicy, RightsizingPolicy
 from collectors.price_snapshot import load_snapshot
 from spendwatch.commands.analyze import rightsizing_findings, run_analysis
-from tests.analytics.gpu_tables import GIB, gpu_rows, hours_before, load, resource
+from tests.analytics.gpu_tables import (
+    GIB,
+    gpu_rows,
+    hours_before,
+    load,
+    load_training_host,
+    resource,
+)
 from warehouse.findings_store import savings_totals
 
 AS_OF = dt.datetime(2026, 8, 10, 12, tzinfo=dt.UTC)
@@ -114,39 +121,8 @@ def test_every_gpu_lightly_used_moves_to_a_cheaper_model_at_medium_confidence(
 
 def test_idle_rightsizing_and_spot_on_one_host_count_once_in_savings(engine: Engine) -> None:
     load_snapshot(engine)
-    # g5.48xlarge tagged workload=training, on demand. GPU 0 worked at 60% for the first six
-    # days (144 of 168 h, share 0.857); nothing worked in the last 24 h.
-    first_six_days = set(WEEK[:144])
-    util = lambda g, h: 60.0 if g == 0 and h in first_six_days else 0.0  # noqa: E731
-    spot_at = AS_OF - dt.timedelta(days=3)
-    load(
-        engine,
-        gpu=gpu_rows("i-all3", WEEK, gpus=8, util=util, mem_used=20 * GIB, model="A10G"),
-        inventory=[
-            resource(
-                "i-all3",
-                instance_type="g5.48xlarge",
-                gpu_count=8,
-                gpu_model="A10G",
-                lifecycle="on_demand",
-                tags={"workload": "training"},
-                owner="carol",
-            )
-        ],
-        catalog=[
-            {
-                "provider": "aws",
-                "region": "us-east-1",
-                "sku": "g5.48xlarge",
-                "pricing_model": "spot",
-                "unit": "hour",
-                "price": Decimal("4.8864"),
-                "currency": "USD",
-                "effective_at": spot_at,
-                "source": "aws-spot-price-history",
-            }
-        ],
-    )
+    # GPU 0 worked at 60% for 144 of 168 h (share 0.857); nothing worked in the last 24 h.
+    load_training_host(engine, as_of=AS_OF)
 
     result = run_analysis(engine, as_of=AS_OF, policy=IdleGpuPolicy())
 

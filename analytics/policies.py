@@ -142,6 +142,14 @@ COLD_TIERS: dict[str, tuple[StorageTier, ...]] = {
 }
 
 
+# Classes the rule never recommends but that hold data to be costed (S3 us-east-1 list prices):
+# Glacier Flexible Retrieval and One Zone-IA.
+OTHER_STORAGE_PRICES: dict[tuple[str, str], Decimal] = {
+    ("aws", "GLACIER"): Decimal("0.0036"),
+    ("aws", "ONEZONE_IA"): Decimal("0.01"),
+}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ColdStoragePolicy:
     """When a hot-tier prefix should move colder, and what each tier costs."""
@@ -154,6 +162,9 @@ class ColdStoragePolicy:
     )
     cold_tiers: dict[str, tuple[StorageTier, ...]] = dataclasses.field(
         default_factory=lambda: dict(COLD_TIERS)
+    )
+    other_prices: dict[tuple[str, str], Decimal] = dataclasses.field(
+        default_factory=lambda: dict(OTHER_STORAGE_PRICES)
     )
 
 

@@ -219,7 +219,7 @@ def tier_costs(
         (str(r["provider"]).lower(), r["region"], str(r["storage_class"]).upper()): r["price"]
         for r in prices.to_dict("records")
     }
-    fallback: dict[tuple[str, str], Decimal] = {}
+    fallback: dict[tuple[str, str], Decimal] = dict(policy.other_prices)
     for provider, (name, hot_price, _source) in policy.hot_tiers.items():
         fallback[(provider, name)] = hot_price
     for provider, tiers in policy.cold_tiers.items():

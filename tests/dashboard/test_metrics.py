@@ -49,7 +49,8 @@ def test_storage_classes_use_the_prices_table_before_the_policy_table() -> None:
         [
             ("gcp", "us-central1", "STANDARD", 10 << 30, 5),  # table: 0.02 -> 0.20
             ("aws", "us-east-1", "STANDARD", 10 << 30, 5),  # policy: 0.023 -> 0.23
-            ("aws", "us-east-1", "GLACIER", 10 << 30, 5),  # no price anywhere
+            ("aws", "us-east-1", "GLACIER", 10 << 30, 5),  # policy's other prices: 0.0036 -> 0.04
+            ("aws", "us-east-1", "REDUCED_REDUNDANCY", 10 << 30, 5),  # no price anywhere
         ],
         columns=["provider", "region", "storage_class", "bytes", "objects"],
     )
@@ -60,7 +61,8 @@ def test_storage_classes_use_the_prices_table_before_the_policy_table() -> None:
     tiers = metrics.tier_costs(inventory, prices, policy=ColdStoragePolicy())
     cost = {(r.provider, r.storage_class): (r.cost, r.priced) for r in tiers.itertuples()}
     assert cost == {
-        ("aws", "GLACIER"): (Decimal("0.00"), False),
+        ("aws", "GLACIER"): (Decimal("0.04"), True),  # 10 GB x 0.0036 = 0.036
+        ("aws", "REDUCED_REDUNDANCY"): (Decimal("0.00"), False),
         ("aws", "STANDARD"): (Decimal("0.23"), True),
         ("gcp", "STANDARD"): (Decimal("0.20"), True),
     }

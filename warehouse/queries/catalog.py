@@ -18,6 +18,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from warehouse.load_inventory import InstanceTypeRecord
 from warehouse.schema import instance_types, prices, resources
 
 GPU_SKU_PREFIX = "gpu:"
@@ -34,18 +35,6 @@ def bills_attached_gpus(provider: str, instance_type: str | None) -> bool:
     """Whether this machine type's price leaves out its GPUs (they are attached, billed apart)."""
     prefixes = ATTACHED_GPU_MACHINE_PREFIXES.get(provider, ())
     return bool(instance_type) and str(instance_type).startswith(prefixes)
-
-
-@dataclass(frozen=True, slots=True)
-class GpuShape:
-    provider: str
-    instance_type: str
-    gpu_count: int
-    gpu_model: str | None
-    gpu_memory_bytes: int | None  # per GPU
-    vcpus: int | None
-    memory_bytes: int | None
-    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +68,13 @@ class PricedGpuResource:
     spot: PriceQuote | None
 
 
-def gpu_shape(engine: Engine, *, provider: str, instance_type: str) -> GpuShape | None:
+def gpu_shape(engine: Engine, *, provider: str, instance_type: str) -> InstanceTypeRecord | None:
     query = sa.select(instance_types).where(
         instance_types.c.provider == provider, instance_types.c.instance_type == instance_type
     )
     with engine.connect() as connection:
         row = connection.execute(query).mappings().first()
-    return GpuShape(**row) if row else None
+    return InstanceTypeRecord(**row) if row else None
 
 
 def hourly_price(

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from azure.core.credentials import AccessToken
 from sqlalchemy.engine import Engine
 
 from collectors.azure_cost_query import DIMENSIONS, AzureCostQueryCollector, months
@@ -21,6 +20,7 @@ from collectors.base import run_collector
 from collectors.cloud_clients import cost_management_client
 from spendwatch.config import AzureSettings, Settings
 from tests.stubs.azure_cost_stub import Answer, AzureCostStub, documented_answer
+from tests.stubs.azure_token import StaticToken
 from tests.stubs.server import RawNumber
 from warehouse.schema import cost_line_items
 from warehouse.types import decimal_sum
@@ -36,16 +36,6 @@ APRIL = dt.datetime(2018, 4, 1, tzinfo=dt.UTC)
 # trip, which shortens 20.359416562625452 to 20.35941656262545; we never pass money through float.)
 DOCUMENTED_SUM = Decimal("213.49134985110248065")
 FLOAT_ROUND_TRIP_SUM = Decimal("213.49134985110247865")
-
-
-class StaticToken:
-    """What DefaultAzureCredential gives the pipeline: an object with get_token()."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
 
 
 @pytest.fixture

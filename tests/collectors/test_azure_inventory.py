@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from azure.core.credentials import AccessToken
 from sqlalchemy.engine import Engine
 
 from collectors.azure_inventory import AzureInventoryCollector, subscription_ids
@@ -20,6 +19,7 @@ from collectors.cloud_clients import compute_management_client
 from collectors.registry import build_collector, configured_names
 from spendwatch.config import AzureSettings, Settings
 from tests.stubs.azure_compute_stub import AzureComputeStub, gpu_fleet
+from tests.stubs.azure_token import StaticToken
 from warehouse.errors import InputError
 from warehouse.runs import last_runs
 from warehouse.schema import resources
@@ -35,16 +35,6 @@ def vm_id(group: str, name: str, subscription: str = SUB) -> str:
         f"/subscriptions/{subscription}/resourcegroups/{group}/providers/"
         f"microsoft.compute/virtualmachines/{name}"
     ).lower()
-
-
-class StaticToken:
-    """What DefaultAzureCredential gives the pipeline: an object with get_token()."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
 
 
 @pytest.fixture

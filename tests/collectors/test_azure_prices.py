@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 import sqlalchemy as sa
-from azure.core.credentials import AccessToken
 from google.oauth2.credentials import Credentials
 from sqlalchemy.engine import Engine
 
@@ -30,6 +28,7 @@ from spendwatch.config import AzureSettings, Settings
 from tests.stubs.azure_compute_stub import AzureComputeStub
 from tests.stubs.azure_compute_stub import gpu_fleet as azure_fleet
 from tests.stubs.azure_retail_prices_stub import RetailPricesStub
+from tests.stubs.azure_token import StaticToken
 from tests.stubs.gce_stub import GceStub
 from tests.stubs.gce_stub import gpu_fleet as gce_fleet
 from tests.stubs.server import RawNumber
@@ -262,11 +261,6 @@ def test_registry_builds_it_from_settings(engine: Engine, stub: RetailPricesStub
 
 
 # --- all three clouds ---------------------------------------------------------------------------
-
-
-class StaticToken:
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("stub-azure-token", int(time.time()) + 3600)
 
 
 def test_every_gpu_instance_of_every_cloud_has_a_shape_and_a_dated_price(

@@ -37,7 +37,12 @@ from collectors.azure_focus_values import (
     service_category,
 )
 from collectors.base import CollectResult
-from collectors.cloud_clients import call_options, cost_management_client, focus_batch
+from collectors.cloud_clients import (
+    AZURE_CREDENTIALS_REFUSED,
+    call_options,
+    cost_management_client,
+    focus_batch,
+)
 from warehouse.errors import SourceError
 from warehouse.load import load_focus_batches
 
@@ -139,10 +144,7 @@ class CostQuery:
         try:
             return str(call())
         except ClientAuthenticationError:
-            raise SourceError(
-                f"{what}: Azure refused the credentials (401, token expired or invalid); sign in "
-                "again (az login, or refresh DefaultAzureCredential's identity)"
-            ) from None
+            raise SourceError(f"{what}: {AZURE_CREDENTIALS_REFUSED}") from None
         except HttpResponseError as exc:
             status = exc.status_code
             if status == 403:

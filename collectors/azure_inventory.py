@@ -31,7 +31,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from collectors.base import CollectResult
-from collectors.cloud_clients import call_options, compute_management_client
+from collectors.cloud_clients import (
+    AZURE_CREDENTIALS_REFUSED,
+    call_options,
+    compute_management_client,
+)
 from collectors.price_snapshot import read_snapshot
 from warehouse.errors import InputError, SourceError
 from warehouse.load_inventory import InstanceTypeRecord, ResourceRecord, load_inventory
@@ -138,10 +142,7 @@ def fetch_subscription(
         statuses = client.virtual_machines.list_all(status_only="true", **options)
         powers = {str(vm.as_dict()["id"]).lower(): power_state(vm.as_dict()) for vm in statuses}
     except ClientAuthenticationError:
-        raise SourceError(
-            f"{what}: Azure refused the credentials (401, token expired or invalid); sign in "
-            "again (az login, or refresh DefaultAzureCredential's identity)"
-        ) from None
+        raise SourceError(f"{what}: {AZURE_CREDENTIALS_REFUSED}") from None
     except HttpResponseError as exc:
         status = exc.status_code
         if status == 403:

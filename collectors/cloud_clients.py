@@ -104,6 +104,23 @@ def cost_management_client(
     )
 
 
+# Every Azure client signs in through DefaultAzureCredential, so a refused token has one fix.
+AZURE_CREDENTIALS_REFUSED = (
+    "Azure refused the credentials (401, token expired or invalid); sign in again (az login, "
+    "or refresh DefaultAzureCredential's identity)"
+)
+
+
+def google_error_code(exc: Exception) -> int | str:
+    """The HTTP code of a google-api-core error (of the last attempt when retries ran out), or
+    the error's class name when it has none."""
+    from google.api_core import exceptions
+
+    cause = exc.cause if isinstance(exc, exceptions.RetryError) else exc
+    code: int | None = getattr(cause, "code", None)
+    return code or type(cause).__name__
+
+
 def google_credentials(endpoint: str = "", *, scopes: Sequence[str] | None = None) -> Any:
     """Application Default Credentials; anonymous only for a loopback endpoint override."""
     if endpoint and is_loopback(endpoint):

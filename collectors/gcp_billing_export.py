@@ -30,7 +30,7 @@ import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from collectors.base import CollectResult
-from collectors.cloud_clients import bigquery_client, focus_batch
+from collectors.cloud_clients import bigquery_client, focus_batch, google_error_code
 from warehouse.errors import InputError, SourceError
 from warehouse.load import load_focus_batches
 
@@ -303,8 +303,7 @@ class GcpBillingExportCollector:
                 "and BigQuery Job User on the project"
             ) from None
         except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError) as exc:
-            cause = exc.cause if isinstance(exc, api_exceptions.RetryError) else exc
-            code = getattr(cause, "code", None) or type(cause).__name__
+            code = google_error_code(exc)
             raise SourceError(
                 f"{what}: BigQuery answered HTTP {code}; run again later, or check "
                 "[gcp] billing_export_table"

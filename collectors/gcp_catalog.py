@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from collectors.base import CollectResult
-from collectors.cloud_clients import catalog_client
+from collectors.cloud_clients import catalog_client, google_error_code
 from warehouse.errors import SourceError
 from warehouse.load_inventory import PRICE_KEY, PriceRecord, load_inventory
 from warehouse.queries.catalog import gpu_sku
@@ -187,8 +187,7 @@ class GcpCatalogCollector:
                 "API key in [gcp] catalog_api_key or run `gcloud auth application-default login`"
             ) from None
         except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
-            cause = exc.cause if isinstance(exc, exceptions.RetryError) else exc
-            code = getattr(cause, "code", None) or type(cause).__name__
+            code = google_error_code(exc)
             raise SourceError(
                 f"{what}: the Cloud Billing API answered HTTP {code}; run again later, or "
                 "check [gcp] catalog_endpoint"

@@ -289,7 +289,9 @@ def _periods(
     return {(row[0], row[1], row[2]) for row in connection.execute(query)}
 
 
-def _gpu_inventory_select() -> sa.Select[Any]:
+def gpu_resources_select(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """Inventoried resources with GPUs: who and where they are, their GPU count and model (their
+    own, else their instance type's), then ``columns`` of ``resources``."""
     r, t = resources.c, instance_types.c
     gpu_count = sa.func.coalesce(r.gpu_count, t.gpu_count, 0)
     return (
@@ -301,10 +303,7 @@ def _gpu_inventory_select() -> sa.Select[Any]:
             r.instance_type,
             gpu_count.label("gpu_count"),
             sa.func.coalesce(r.gpu_model, t.gpu_model).label("gpu_model"),
-            r.lifecycle,
-            r.owner,
-            r.team,
-            r.state,
+            *columns,
         )
         .select_from(
             resources.outerjoin(
@@ -314,6 +313,11 @@ def _gpu_inventory_select() -> sa.Select[Any]:
         )
         .where(gpu_count > 0)
     )
+
+
+def _gpu_inventory_select() -> sa.Select[Any]:
+    r = resources.c
+    return gpu_resources_select(r.lifecycle, r.owner, r.team, r.state)
 
 
 def gpu_inventory(connection: Connection) -> pd.DataFrame:

@@ -20,7 +20,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from warehouse.queries.catalog import GPU_SKU_PREFIX
-from warehouse.queries.gpu import _frame, _period_hours, gpu_hour_is_active, usage_spend
+from warehouse.queries.gpu import (
+    _frame,
+    _period_hours,
+    gpu_hour_is_active,
+    gpu_resources_select,
+    usage_spend,
+)
 from warehouse.queries.resource_prices import bills_attached_gpus_sql
 from warehouse.rollups import partial_days, whole_days
 from warehouse.schema import (
@@ -209,32 +215,10 @@ def gpu_type_catalog(connection: Connection, *, as_of: dt.datetime) -> pd.DataFr
 # --- spot_candidate --------------------------------------------------------------------------
 def on_demand_gpu_resources(connection: Connection) -> pd.DataFrame:
     """Running on-demand resources with GPUs, with their tags (JSON) and GPU shape."""
-    r, t = resources.c, instance_types.c
-    gpu_count = sa.func.coalesce(r.gpu_count, t.gpu_count, 0)
-    query = (
-        sa.select(
-            r.resource_id,
-            r.provider,
-            r.account_id,
-            r.region,
-            r.instance_type,
-            gpu_count.label("gpu_count"),
-            sa.func.coalesce(r.gpu_model, t.gpu_model).label("gpu_model"),
-            r.tags,
-            r.owner,
-            r.team,
-        )
-        .select_from(
-            resources.outerjoin(
-                instance_types,
-                sa.and_(t.provider == r.provider, t.instance_type == r.instance_type),
-            )
-        )
-        .where(
-            r.lifecycle == "on_demand",
-            gpu_count > 0,
-            sa.or_(r.state.is_(None), r.state.notin_(["terminated", "deleted", "stopped"])),
-        )
+    r = resources.c
+    query = gpu_resources_select(r.tags, r.owner, r.team).where(
+        r.lifecycle == "on_demand",
+        sa.or_(r.state.is_(None), r.state.notin_(["terminated", "deleted", "stopped"])),
     )
     return _frame(connection.execute(query))
 

@@ -13,8 +13,9 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -23,6 +24,10 @@ class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+# The --format option of the commands that print rows: `fmt: FormatOption = OutputFormat.table`.
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 
 
 def plain(value: Any) -> Any:

@@ -13,7 +13,7 @@ import typer
 from collectors.nvml_agent import NvmlAgent, run_agent, serve_metrics
 from collectors.nvml_source import NvmlSession
 from spendwatch.config import load_settings
-from spendwatch.output import OutputFormat, emit
+from spendwatch.output import FormatOption, OutputFormat, emit
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
 
@@ -45,9 +45,7 @@ def agent_command(
     once: Annotated[
         bool, typer.Option("--once", help="Read every GPU once, print it and exit.")
     ] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.table
-    ),
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Sample this host's GPUs through NVML; write hourly rollups (source nvml) or serve them."""
     settings = load_settings()

@@ -19,7 +19,7 @@ from collectors.registry import (
 )
 from spendwatch.cli_args import parse_optional_utc
 from spendwatch.config import Settings, load_settings
-from spendwatch.output import OutputFormat, emit
+from spendwatch.output import FormatOption, OutputFormat, emit
 from spendwatch.progress import NO_STEPS, Steps, counted, step_list
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
@@ -104,9 +104,7 @@ def collect(
     list_only: Annotated[
         bool, typer.Option("--list", help="List the collectors and their last run; run nothing.")
     ] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.table
-    ),
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Run the configured collectors once; exit 1 if any source failed."""
     settings = load_settings()

@@ -9,7 +9,7 @@ import typer
 
 from spendwatch.cli_args import parse_day
 from spendwatch.config import load_settings
-from spendwatch.output import OutputFormat, emit
+from spendwatch.output import FormatOption, OutputFormat, emit
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
 from warehouse.queries.costs import GROUP_BY_CHOICES, cost_totals
@@ -29,7 +29,6 @@ GROUP_BY_OPTION = typer.Option(
 METRIC_OPTION = typer.Option(
     MetricChoice.billed, "--metric", help="Sort by billed, effective or list cost."
 )
-FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="table, json or csv.")
 
 
 def costs_command(
@@ -37,7 +36,7 @@ def costs_command(
     date_to: str | None = TO_OPTION,
     group_by: list[str] = GROUP_BY_OPTION,
     metric: MetricChoice = METRIC_OPTION,
-    fmt: OutputFormat = FORMAT_OPTION,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Billed and effective cost per group and currency (currencies are never added up)."""
     first = parse_day(date_from, option="--from")

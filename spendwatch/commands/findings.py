@@ -8,7 +8,7 @@ import typer
 
 from spendwatch.cli_args import parse_utc
 from spendwatch.config import load_settings
-from spendwatch.output import OutputFormat, emit
+from spendwatch.output import FormatOption, OutputFormat, emit
 from spendwatch.wiring import open_warehouse
 from warehouse.findings_store import Action, list_findings, savings_totals, set_finding_status
 
@@ -57,8 +57,6 @@ SAVINGS_COLUMNS: tuple[str, ...] = (
     "realized_monthly_savings",
 )
 
-FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="table, json or csv.")
-
 
 @app.callback(invoke_without_command=True)
 def list_command(
@@ -67,7 +65,7 @@ def list_command(
     status: str | None = typer.Option(
         None, "--status", help="open, snoozed, dismissed or resolved."
     ),
-    fmt: OutputFormat = FORMAT_OPTION,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List findings, largest monthly saving first."""
     if ctx.invoked_subcommand is not None:
@@ -132,7 +130,7 @@ def reopen_command(finding_id: int = typer.Argument(..., help="The finding's id.
     _act(finding_id, action="reopen")
 
 
-def savings_command(fmt: OutputFormat = FORMAT_OPTION) -> None:
+def savings_command(fmt: FormatOption = OutputFormat.table) -> None:
     """Monthly savings of open and snoozed findings, by kind and by owner, never double-counted."""
     engine = open_warehouse(load_settings())
     try:

@@ -17,7 +17,7 @@ from rich.progress import Progress
 from collectors.focus_files import FocusFile, FocusOptions
 from spendwatch.cli_args import parse_optional_utc
 from spendwatch.config import Settings, load_settings
-from spendwatch.output import OutputFormat, emit
+from spendwatch.output import FormatOption, OutputFormat, emit
 from spendwatch.progress import progress_bar
 from spendwatch.wiring import open_warehouse
 from warehouse.errors import InputError
@@ -119,7 +119,6 @@ PROVIDER_OPTION = typer.Option(
 CURRENCY_OPTION = typer.Option(
     None, "--currency", help="BillingCurrency for files that lack it (default: settings)."
 )
-FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="table, json or csv.")
 
 
 @app.command("focus")
@@ -127,7 +126,7 @@ def focus_command(
     paths: list[str] = PATHS_ARGUMENT,
     provider_hint: str | None = PROVIDER_OPTION,
     currency: str | None = CURRENCY_OPTION,
-    fmt: OutputFormat = FORMAT_OPTION,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Load FOCUS 1.0/1.1/1.2 files as one delivery: re-runs and restated months replace."""
     summary = ingest_focus_files(
@@ -166,7 +165,7 @@ def nvidia_smi_command(
     at: str | None = typer.Option(
         None, "--at", help="When the file was captured, if it carries no timestamp (UTC)."
     ),
-    fmt: OutputFormat = FORMAT_OPTION,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Load nvidia-smi output as hourly GPU rollups (source nvml); re-loading replaces."""
     from collectors.nvidia_smi_files import ingest_nvidia_smi_file

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from spendwatch.config import load_settings
-from spendwatch.output import OutputFormat, emit
+from spendwatch.output import FormatOption, OutputFormat, emit
 from spendwatch.scheduler import build_scheduler, job_table, serve
 from spendwatch.wiring import open_warehouse
 
@@ -26,9 +26,7 @@ def serve_command(
     list_only: Annotated[
         bool, typer.Option("--list", help="Show the schedule and next run times; run nothing.")
     ] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.table
-    ),
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Run the scheduler (one per warehouse; a second one refuses unless --standby)."""
     if list_only:

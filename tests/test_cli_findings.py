@@ -9,14 +9,13 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from spendwatch.cli import run
 from tests.analytics.gpu_tables import AS_OF, gpu_rows, hours_before, load, resource, usage_line
+from tests.cli_run import cli, isolate_settings
 from warehouse.db import make_engine
 from warehouse.schema import notification_outbox
 
@@ -40,10 +39,7 @@ REQUIRED = {
 
 @pytest.fixture
 def warehouse(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    monkeypatch.chdir(tmp_path)  # no stray spendwatch.toml
-    for name in list(os.environ):
-        if name.startswith("SPENDWATCH_"):
-            monkeypatch.delenv(name)
+    isolate_settings(monkeypatch, tmp_path)
     monkeypatch.setenv("SPENDWATCH_DATABASE__URL", db_url)
     monkeypatch.setenv("COLUMNS", "250")
     engine = make_engine(db_url)
@@ -62,13 +58,6 @@ def warehouse(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> s
     )
     engine.dispose()
     return db_url
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        run(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def test_analyze_then_list_act_and_total(

@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 
 from spendwatch.config import ConfigError, load_settings
+from tests.cli_run import isolate_settings
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("SPENDWATCH_"):
-            monkeypatch.delenv(name)
+    isolate_settings(monkeypatch, tmp_path)
 
 
 def test_defaults_use_the_embedded_sqlite_warehouse() -> None:

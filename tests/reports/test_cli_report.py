@@ -9,27 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from spendwatch.cli import run
 from spendwatch.commands.report import previous_month_of
+from tests.cli_run import cli, isolate_settings
 from tests.reports.builders import build
 from warehouse.db import make_engine
 
 
 @pytest.fixture
 def warehouse(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    monkeypatch.chdir(tmp_path)  # no stray spendwatch.toml; ./reports-out lands here
-    for name in list(os.environ):
-        if name.startswith("SPENDWATCH_"):
-            monkeypatch.delenv(name)
+    isolate_settings(monkeypatch, tmp_path)  # ./reports-out lands in tmp_path
     monkeypatch.setenv("SPENDWATCH_DATABASE__URL", db_url)
     return db_url
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        run(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def test_report_writes_html_and_csv_and_prints_their_paths(

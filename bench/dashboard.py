@@ -1,6 +1,6 @@
-"""Dashboard benchmark: render every page with Streamlit's AppTest over the analyze benchmark's
-generated SQLite warehouse (``bench.analyze.ensure_warehouse``: 0.1× with ``--quick``, 1× in a
-full run), and report each page's render time, median of 3, with a cold cache (``st.cache_data``
+"""Dashboard benchmark: render every page with Streamlit's AppTest over the generated fleet
+warehouse (``bench.fleet_warehouse.ensure_warehouse``: 0.1× with ``--quick``, 1× in a full
+run), and report each page's render time, median of 3, with a cold cache (``st.cache_data``
 and ``st.cache_resource`` cleared before each render) and a warm one (the same session's cache).
 
 Baseline, measured in the same process on the same file: ``SELECT count(*) FROM
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.analyze import BENCH_DIR, ensure_warehouse
+from bench.fleet_warehouse import BENCH_DIR, ensure_warehouse
 from bench.memory import peak_rss_mb
 
 REPO = BENCH_DIR.parent

@@ -172,10 +172,15 @@ def month_forecast(
 
 
 def billing_freshness(
-    loads: Sequence[Row], finished: Mapping[str, dt.datetime], *, today: dt.date
+    loads: Sequence[Row],
+    finished: Mapping[str, dt.datetime],
+    *,
+    today: dt.date,
+    late_after_days: int = 3,
 ) -> list[dict[str, Any]]:
-    """Per provider and billing account: the latest charge day, how old it is, and whether
-    each billing period is final or still an estimate (``delivered_final``)."""
+    """Per provider and billing account: the latest charge day, how old it is (``feed`` is
+    "late" past ``late_after_days``, else "current"), and whether each billing period is final
+    or still an estimate (``delivered_final``)."""
     accounts: dict[tuple[str, str], dict[str, Any]] = {}
     for load in loads:
         key = (load["provider_name"] or "(unknown)", load["billing_account_id"] or "")
@@ -195,12 +200,14 @@ def billing_freshness(
         periods = entry["periods"]
         latest_period = max((p for p in periods if p is not None), default=None)
         last_day = entry["last_charge"].date() if entry["last_charge"] else None
+        behind = (today - last_day).days if last_day else None
         result.append(
             {
                 "provider": provider,
                 "account": account,
+                "feed": "late" if behind is None or behind > late_after_days else "current",
                 "last_charge_day": last_day,
-                "days_behind": (today - last_day).days if last_day else None,
+                "days_behind": behind,
                 "latest_period": latest_period.strftime("%Y-%m") if latest_period else "",
                 "latest_period_status": "final" if periods.get(latest_period) else "estimated",
                 "final_periods": sum(1 for is_final in periods.values() if is_final),

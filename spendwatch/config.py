@@ -206,6 +206,9 @@ class DashboardSettings(BaseModel):
     auth: Literal["none", "oidc", "proxy-header"] = "none"
     proxy_header: str = "X-Forwarded-Email"
     allowed_users: list[str] = Field(default_factory=list)  # emails; case-insensitive
+    # Data health calls a billing account's feed late when its latest charge day is more than
+    # this many days before today (UTC). Exports and Cost Explorer land within about a day.
+    billing_late_after_days: int = Field(default=3, ge=1)
 
 
 class ReportSettings(BaseModel):

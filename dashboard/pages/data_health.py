@@ -36,19 +36,37 @@ def render() -> None:
         return
     now = dt.datetime.now(dt.UTC)
     failing = [run for run in runs if run["status"] == "failed"]
-    columns = st.columns(4)
+    late_after = data.settings().dashboard.billing_late_after_days
+    freshness = metrics.billing_freshness(
+        loads, finished, today=now.date(), late_after_days=late_after
+    )
+    late = [row for row in freshness if row["feed"] == "late"]
+    columns = st.columns(5)
     columns[0].metric("Sources", f"{len(runs)}")
     columns[1].metric("Failing now", f"{len(failing)}")
-    columns[2].metric("Rows in last runs", f"{sum(run['rows'] or 0 for run in runs):,}")
-    columns[3].metric("Failed Slack messages", f"{len(failed_messages)}")
+    columns[2].metric(
+        "Late billing feeds",
+        f"{len(late)}",
+        help=f"Billing accounts whose latest charge day is over {late_after} days old "
+        "([dashboard] billing_late_after_days).",
+    )
+    columns[3].metric("Rows in last runs", f"{sum(run['rows'] or 0 for run in runs):,}")
+    columns[4].metric("Failed Slack messages", f"{len(failed_messages)}")
     for run in failing:
         st.error(f"{run['source']}: {run['error'] or 'failed without a message'}")
+    if late:
+        named = ", ".join(f"{row['provider']} {row['account']}" for row in late[:5])
+        more = f" and {len(late) - 5} more" if len(late) > 5 else ""
+        st.warning(
+            f"Billing is over {late_after} days behind for {named}{more}: findings and spend "
+            "for recent days are incomplete until those feeds catch up."
+        )
     st.subheader("Collectors")
     if runs:
         _collectors(runs, now)
     else:
         st.caption("No collector has run yet (`spendwatch collect --list` names them).")
-    _billing(loads, finished, now)
+    _billing(freshness, late_after)
     _prices(snapshots)
     _failed_notifications(failed_messages)
 
@@ -92,19 +110,17 @@ def _collectors(runs: list[dict[str, Any]], now: dt.datetime) -> None:
     )
 
 
-def _billing(
-    loads: list[dict[str, Any]], finished: dict[str, dt.datetime], now: dt.datetime
-) -> None:
+def _billing(rows: list[dict[str, Any]], late_after: int) -> None:
     st.subheader("Billing freshness")
-    if not loads:
+    if not rows:
         st.caption("No billing loaded yet.")
         return
-    rows = metrics.billing_freshness(loads, finished, today=now.date())
     st.caption(
         "Latest charge day per provider and billing account, and how many days behind today "
-        "(UTC) it is. Providers restate a month for a few days after it ends, so a billing "
-        f"period counts as **final** once a delivery of it finished at least "
-        f"{FINAL_AFTER_DAYS} days after the period ended; until then it is "
+        f"(UTC) it is: a feed over {late_after} days behind is **late**. Providers restate a "
+        "month for a few days after it ends, so a billing period counts as **final** once a "
+        f"delivery of it finished at least {FINAL_AFTER_DAYS} days after the period ended; "
+        "until then it is "
         "**estimated**. A load with no recorded finish time counts as estimated."
     )
     st.dataframe(
@@ -114,6 +130,7 @@ def _billing(
         column_config={
             "provider": "Provider",
             "account": "Billing account",
+            "feed": "Feed",
             "last_charge_day": st.column_config.DateColumn("Latest charge day"),
             "days_behind": st.column_config.NumberColumn("Days behind", format="%d"),
             "latest_period": "Latest period",

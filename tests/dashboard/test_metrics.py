@@ -39,6 +39,11 @@ def test_a_period_is_final_once_a_load_lands_five_days_after_it_ends() -> None:
     (row,) = metrics.billing_freshness(loads, finished, today=dt.date(2024, 10, 6))
     assert row["last_charge_day"] == dt.date(2024, 9, 30)
     assert row["days_behind"] == 6
+    assert row["feed"] == "late"  # 6 days > the default 3
+    (lenient,) = metrics.billing_freshness(
+        loads, finished, today=dt.date(2024, 10, 6), late_after_days=6
+    )
+    assert lenient["feed"] == "current"  # exactly 6 days behind is not over 6
     assert row["latest_period"] == "2024-09"
     assert row["latest_period_status"] == "estimated"
     assert (row["final_periods"], row["estimated_periods"]) == (1, 1)

@@ -248,6 +248,10 @@ def test_data_health_shows_sources_billing_prices_and_failed_messages(demo_like_
     assert set(billing["latest_period"]) == {"2024-09"}
     assert set(billing["latest_period_status"]) == {"estimated"}
     assert len(billing) == 3  # one account per provider
+    # Today is long after September 2024: all three feeds are late (default: over 3 days).
+    assert set(billing["feed"]) == {"late"}
+    assert shown["Late billing feeds"] == "3"
+    assert any("over 3 days behind" in w.value for w in app.warning)
     assert dict(zip(prices["source"], prices["prices"], strict=True)) == {
         "snapshot-aws-2026-07-20": 5,
         "illustrative-azure": 2,

@@ -5,6 +5,7 @@ proxy-header allow-list over real HTTP requests."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -134,10 +135,18 @@ def test_the_proxy_header_allow_list_over_real_requests(demo: DemoSummary) -> No
                 context = browser.new_context(extra_http_headers=headers)
                 page = context.new_page()
                 page.goto(f"{url}?start=2024-09-01&end=2024-09-30")
-                # Either the Overview's metrics or the access-denied error, whichever is drawn.
+                # Either the Overview's metrics or the access-denied error, whichever is drawn,
+                # read once the script run is over (Streamlit draws elements as they come, and a
+                # rerun can replace the first ones while later ones still show).
                 page.locator(
                     '[data-testid="stMetric"], [data-testid="stAlertContentError"]'
                 ).first.wait_for(timeout=30_000)
+                page.wait_for_selector(
+                    '[data-testid="stStatusWidget"]', state="detached", timeout=30_000
+                )
+                page.get_by_text(re.compile("Month to date|Access denied")).first.wait_for(
+                    timeout=30_000
+                )
                 text = page.inner_text('[data-testid="stMain"]')
                 assert ("Month to date" in text) is admitted, (who, text[:300])
                 assert ("Access denied" in text) is not admitted, (who, text[:300])

@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.fleet_warehouse import AS_OF, BENCH_DIR, DATA_DIR, ensure_warehouse
+from bench.fleet_warehouse import AS_OF, DATA_DIR, ensure_warehouse
 from bench.memory import peak_rss_mb
+from bench.workers import run_worker
 
 
 def run(*, quick: bool) -> list[dict[str, Any]]:
@@ -79,13 +78,7 @@ def _goal(
 
 
 def _worker(path: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.analyze", "--worker", str(path)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=False, cwd=BENCH_DIR.parent
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"analyze worker failed on {path}:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_worker("bench.analyze", str(path))
     print(
         f"  {path.name}: {result['by_kind']} in {result['seconds']:.2f} s, "
         f"peak {result['peak_rss_mb']} MB",

@@ -17,16 +17,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.fleet_warehouse import BENCH_DIR, ensure_warehouse
+from bench.fleet_warehouse import ensure_warehouse
 from bench.memory import peak_rss_mb
+from bench.workers import REPO, run_worker
 
-REPO = BENCH_DIR.parent
 PAGES = ["overview", "gpu_fleet", "storage", "savings", "findings", "data_health"]
 RUNS = 3
 GOAL_SECONDS = 2.0
@@ -58,11 +56,7 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
 
 
 def _worker(path: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.dashboard", "--worker", str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
-    if done.returncode != 0:
-        raise SystemExit(f"dashboard worker failed on {path}:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_worker("bench.dashboard", str(path))
     for page, times in result["pages"].items():
         print(f"  {page}: cold {times['cold']:.2f} s, warm {times['warm']:.2f} s", flush=True)
     return result

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from bench.generate import generate_focus_csv
 from bench.memory import ChildPeak, peak_rss_mb
+from bench.workers import run_worker
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / "data"
@@ -143,13 +144,7 @@ def _scratch_pg_url() -> str:
 
 
 def _worker(kind: str, csv_path: Path, url: str = "") -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.ingest", "--worker", kind, str(csv_path), url]
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=False, cwd=BENCH_DIR.parent
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark worker {kind} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_worker("bench.ingest", kind, str(csv_path), url)
     print(f"  {kind}: {result['rows']:,} rows in {result['seconds']:.2f} s", flush=True)
     return result
 

@@ -10,6 +10,7 @@ from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     Task,
     TaskID,
@@ -22,17 +23,20 @@ from rich.text import Text
 
 def progress_bar(console: Console | None = None) -> Progress:
     """A bar per task; each task has a ``detail`` field (e.g. "12,345 rows")."""
-    console = console or Console(stderr=True)
-    return Progress(
+    return _on_terminal(
+        console,
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
     )
+
+
+def _on_terminal(console: Console | None, *columns: ProgressColumn) -> Progress:
+    console = console or Console(stderr=True)
+    return Progress(*columns, console=console, disable=not console.is_terminal)
 
 
 DONE_MARK = "✓"
@@ -51,14 +55,12 @@ class StepMarkColumn(SpinnerColumn):
 
 def step_list(console: Console | None = None) -> Progress:
     """A line per step of a long command: spinner or mark, name, ``detail``, time taken."""
-    console = console or Console(stderr=True)
-    return Progress(
+    return _on_terminal(
+        console,
         StepMarkColumn(),
         TextColumn("{task.description}"),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
     )
 
 

@@ -36,20 +36,17 @@ def _daily_chart(frame: pd.DataFrame, *, currency: str | None, legend: str) -> N
     st.plotly_chart(figure, width="stretch")
 
 
-def _trailing_days() -> int:
-    """The forecast's trailing window: the same setting the analysis uses."""
-    return data.settings().analytics.spend_anomaly.forecast_trailing_days
-
-
-def _rollup_start(filters: components.Filters) -> dt.date:
+def _rollup_start(filters: components.Filters, *, trailing_days: int) -> dt.date:
     """From the first day any figure needs; whole months, so nearby ranges share a cache entry."""
     previous_start, _ = metrics.previous_period(filters.start, filters.end)
     month_before, _ = _previous_month_same_days(filters.end)
-    trailing = filters.end.replace(day=1) - dt.timedelta(days=_trailing_days())
+    trailing = filters.end.replace(day=1) - dt.timedelta(days=trailing_days)
     return min(previous_start, month_before, trailing).replace(day=1)
 
 
-def _headline(rows: list[dict[str, Any]], filters: components.Filters) -> Decimal:
+def _headline(
+    rows: list[dict[str, Any]], filters: components.Filters, *, trailing_days: int
+) -> Decimal:
     scope = {"provider": filters.provider, "currency": filters.currency}
     month_start = filters.end.replace(day=1)
     mtd = metrics.total(metrics.in_scope(rows, start=month_start, end=filters.end, **scope))
@@ -62,7 +59,7 @@ def _headline(rows: list[dict[str, Any]], filters: components.Filters) -> Decima
         rows,
         end=filters.end,
         now=dt.datetime.now(dt.UTC),
-        trailing_days=_trailing_days(),
+        trailing_days=trailing_days,
         **scope,
     )
     days = (filters.end - filters.start).days + 1
@@ -81,7 +78,7 @@ def _headline(rows: list[dict[str, Any]], filters: components.Filters) -> Decima
     else:
         forecast_help = (
             f"Billed cost for {month_start:%B %Y}: month to date, plus for each day left the "
-            f"mean usage spend of the {_trailing_days()} days ending "
+            f"mean usage spend of the {trailing_days} days ending "
             f"{forecast.through or 'at the last billed day'} (credits, refunds and other "
             "one-off charges are counted as billed, not projected)."
         )
@@ -203,9 +200,13 @@ def render() -> None:
         components.connect_source_panel("billing data")
         return
     url = data.database_url()
-    team_tag = data.settings().tags.team
-    rows = data.spend_rollup(url, start=_rollup_start(filters), end=filters.end, team_tag=team_tag)
-    in_range = _headline(rows, filters)
+    settings = data.settings()
+    team_tag = settings.tags.team
+    # The forecast's trailing window is the same setting the analysis uses.
+    trailing_days = settings.analytics.spend_anomaly.forecast_trailing_days
+    start = _rollup_start(filters, trailing_days=trailing_days)
+    rows = data.spend_rollup(url, start=start, end=filters.end, team_tag=team_tag)
+    in_range = _headline(rows, filters, trailing_days=trailing_days)
     selected = metrics.in_scope(
         rows,
         start=filters.start,

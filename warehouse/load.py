@@ -1,15 +1,18 @@
 """Idempotent loads into the warehouse.
 
 FOCUS billing (``load_focus...``): one call is one delivery. Inside ONE transaction every row is
-inserted under a new ``x_load_id``, then older rows for each (billing_account_id,
-billing_period_start) pair this delivery contains are deleted. So re-ingesting a file changes no
+inserted under a new ``x_load_id``; the first time a (billing_account_id, billing_period_start)
+pair shows up in the delivery, the older rows of that pair are deleted, before any of the
+delivery's own rows of it are written (deleting them afterwards would have to step over every
+new row of the pair to tell old from new). So re-ingesting a file changes no
 totals, a corrected re-delivery of a month replaces that month for that account only, and a
 failure anywhere leaves the warehouse as it was. Each delivery is recorded in
 ``collector_runs``.
 
 A source that delivers by day rather than by billing period (Cost Explorer) passes
 ``replace_days``: its rows then replace only that source's older rows for that billing account
-whose charge starts inside the window, instead of whole (account, period) pairs.
+whose charge starts inside the window (deleted before the first row is written), instead of
+whole (account, period) pairs.
 
 The daily rollup (``warehouse.rollups``) is rebuilt for exactly what the delivery replaced, in
 the same transaction, so readers never see line items and rollup disagree. ``team_tag`` names
@@ -45,6 +48,7 @@ from warehouse.rollups import (
     refresh_rollups,
     replace_rollup,
     rollup_team_tag,
+    same_account,
 )
 from warehouse.schema import collector_runs, cost_line_items
 
@@ -94,22 +98,23 @@ def load_focus_batches(
             rollup = DailyRollupBuilder(team_tag=team, source=source)
             pairs: set[tuple[str | None, dt.datetime]] = set()
             groups = BillingGroups()
-            with line_item_writer(connection) as write:
+            if replace_days is not None:
+                result.replaced_rows = _delete_days(connection, source=source, window=replace_days)
+            with line_item_writer(connection) as writer:
                 for batch in read_ahead(_rolled_up(batches, rollup)):
                     if batch.num_rows == 0:
                         continue
                     if replace_days is not None:
                         _check_inside(batch, replace_days)
-                    write(batch, load_id=result.load_id, source=source)
+                    first_seen = _account_periods(batch) - pairs
+                    if first_seen and replace_days is None:
+                        writer.pause()  # PostgreSQL: no other statement while a COPY is open
+                        result.replaced_rows += _delete_pairs(connection, first_seen)
+                    pairs |= first_seen
+                    writer.write(batch, load_id=result.load_id, source=source)
                     result.rows += batch.num_rows
-                    pairs |= _account_periods(batch)
                     groups.add(batch, by_charge=replace_days is not None)
             result.periods = sorted(pairs, key=lambda pair: (pair[1], pair[0] or ""))
-            result.replaced_rows = (
-                _delete_superseded(connection, result)
-                if replace_days is None
-                else _delete_days(connection, result, source=source, window=replace_days)
-            )
             run_details["replaced_rows"] = result.replaced_rows
             # What this delivery left in cost_line_items, so billing_loads can replay the runs
             # instead of grouping every line item (warehouse.queries.billing_loads).
@@ -173,15 +178,15 @@ def _account_periods(batch: pa.RecordBatch) -> set[tuple[str | None, dt.datetime
     return set(zip(distinct["a"].to_pylist(), distinct["p"].to_pylist(), strict=True))
 
 
-def _delete_superseded(connection: Connection, result: FocusLoadResult) -> int:
+def _delete_pairs(connection: Connection, pairs: set[tuple[str | None, dt.datetime]]) -> int:
+    """Delete what earlier deliveries left of these (account, period) pairs."""
     table = cost_line_items
     deleted = 0
-    for account, period in result.periods:
+    for account, period in sorted(pairs, key=lambda pair: (pair[1], pair[0] or "")):
         outcome = connection.execute(
             sa.delete(table).where(
-                table.c.billing_account_id.is_not_distinct_from(account),
+                same_account(table.c.billing_account_id, account),
                 table.c.billing_period_start == period,
-                table.c.x_load_id != result.load_id,
             )
         )
         deleted += max(outcome.rowcount, 0)
@@ -241,17 +246,14 @@ def _check_inside(batch: pa.RecordBatch, window: DayWindowReplace) -> None:
         )
 
 
-def _delete_days(
-    connection: Connection, result: FocusLoadResult, *, source: str, window: DayWindowReplace
-) -> int:
+def _delete_days(connection: Connection, *, source: str, window: DayWindowReplace) -> int:
     table = cost_line_items
     outcome = connection.execute(
         sa.delete(table).where(
             table.c.x_source == source,
-            table.c.billing_account_id.is_not_distinct_from(window.billing_account_id),
+            same_account(table.c.billing_account_id, window.billing_account_id),
             table.c.charge_period_start >= window.start,
             table.c.charge_period_start < window.end,
-            table.c.x_load_id != result.load_id,
         )
     )
     return max(outcome.rowcount, 0)

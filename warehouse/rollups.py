@@ -144,13 +144,19 @@ def replace_rollup(
     return sum(write_rollup(connection, table, team_tag=team_tag) for table in builder.results())
 
 
+def same_account(column: ColumnElement[Any], account: str | None) -> ColumnElement[bool]:
+    """``column = account``, or ``IS NULL`` for no account: not ``IS NOT DISTINCT FROM``, which
+    PostgreSQL cannot look up in an index (each replace would scan the whole table)."""
+    return column.is_(None) if account is None else column == account
+
+
 def delete_scope(connection: Connection, scope: Scope) -> None:
     cd = cost_daily.c
     if isinstance(scope, AccountPeriods):
         for account, period in dict.fromkeys(scope.pairs):
             connection.execute(
                 sa.delete(cost_daily).where(
-                    cd.billing_account_id.is_not_distinct_from(account),
+                    same_account(cd.billing_account_id, account),
                     cd.billing_period_start == period,  # `== None` renders IS NULL
                 )
             )
@@ -158,7 +164,7 @@ def delete_scope(connection: Connection, scope: Scope) -> None:
         connection.execute(
             sa.delete(cost_daily).where(
                 cd.x_source == scope.source,
-                cd.billing_account_id.is_not_distinct_from(scope.billing_account_id),
+                same_account(cd.billing_account_id, scope.billing_account_id),
                 cd.day >= day_floor(scope.start),
                 cd.day < day_ceil(scope.end),
             )
@@ -172,7 +178,7 @@ def _line_filters(scope: Scope) -> list[ColumnElement[bool]]:
     if isinstance(scope, AccountPeriods):
         pairs = [
             sa.and_(
-                li.billing_account_id.is_not_distinct_from(account),
+                same_account(li.billing_account_id, account),
                 li.billing_period_start == period,
             )
             for account, period in dict.fromkeys(scope.pairs)
@@ -181,7 +187,7 @@ def _line_filters(scope: Scope) -> list[ColumnElement[bool]]:
     if isinstance(scope, SourceDays):
         return [
             li.x_source == scope.source,
-            li.billing_account_id.is_not_distinct_from(scope.billing_account_id),
+            same_account(li.billing_account_id, scope.billing_account_id),
             li.charge_period_start >= day_floor(scope.start),
             li.charge_period_start < day_ceil(scope.end),
         ]

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from collectors.focus_files import FocusFile, FocusOptions
 from warehouse.errors import IngestError
 from warehouse.load import load_focus_batches
-from warehouse.schema import collector_runs, cost_line_items
+from warehouse.schema import collector_runs, cost_daily, cost_line_items
 from warehouse.types import decimal_sum
 
 T = cost_line_items
@@ -306,3 +306,65 @@ def test_files_with_different_columns_load_as_one_delivery(
     assert result.rows == 2002
     billed, _, _, count = totals(engine)
     assert (billed, count) == (Decimal("20.52022672899") * 2 + Decimal("3.75"), 2002)
+
+
+def test_a_pair_seen_again_later_in_the_delivery_keeps_all_its_rows(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Older rows of a pair are deleted when the pair first shows up, so its rows that come
+    later in the same delivery (after another pair's delete) must all stay."""
+    header = "BillingAccountId,BillingPeriodStart,ChargePeriodStart,BilledCost\n"
+    (tmp_path / "v1.csv").write_text(
+        header + "A,2024-09-01,2024-09-02,10.00\nA,2024-09-01,2024-09-03,5.00\n"
+        "B,2024-09-01,2024-09-02,3.00\n"
+    )
+    ingest(engine, tmp_path / "v1.csv")
+    (tmp_path / "v2-a.csv").write_text(header + "A,2024-09-01,2024-09-02,12.50\n")
+    (tmp_path / "v2-b.csv").write_text(
+        header + "B,2024-09-01,2024-09-02,4.00\nA,2024-09-01,2024-09-04,1.00\n"
+    )
+    result = ingest(engine, tmp_path / "v2-a.csv", tmp_path / "v2-b.csv")
+    assert (result.rows, result.replaced_rows) == (3, 3)  # 2 old rows of A, 1 of B
+    with engine.connect() as connection:
+        per_account = connection.execute(
+            sa.select(T.c.billing_account_id, sa.func.count(), decimal_sum(T.c.billed_cost))
+            .group_by(T.c.billing_account_id)
+            .order_by(T.c.billing_account_id)
+        ).all()
+    assert [tuple(row) for row in per_account] == [
+        ("A", 2, Decimal("13.50")),  # 12.50 from the first file, 1.00 from the second
+        ("B", 1, Decimal("4.00")),
+    ]
+
+
+def test_times_are_stored_as_utc_whatever_the_session_time_zone(
+    db_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL reads a COPY'd time without a zone in the session's TimeZone: the writer
+    must send the zone, or a server set to India would shift every charge by 5:30."""
+    from warehouse.db import make_engine
+
+    shifted = make_engine(db_url)
+    if shifted.dialect.name == "postgresql":
+
+        @sa.event.listens_for(shifted, "connect")
+        def _india(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("SET TIME ZONE 'Asia/Kolkata'")
+            dbapi_connection.commit()
+
+    (tmp_path / "one.csv").write_text(
+        "BilledCost,BillingPeriodStart,ChargePeriodStart,ChargePeriodEnd\n"
+        "2.00,2024-09-01T00:00:00Z,2024-09-01T23:30:00Z,2024-09-02T00:30:00Z\n"
+    )
+    ingest(shifted, tmp_path / "one.csv")
+    shifted.dispose()
+    utc = make_engine(db_url)
+    with utc.connect() as connection:
+        start, end = connection.execute(
+            sa.select(T.c.charge_period_start, T.c.charge_period_end)
+        ).one()
+        days = connection.execute(sa.select(cost_daily.c.day)).scalars().all()
+    utc.dispose()
+    assert start == dt.datetime(2024, 9, 1, 23, 30, tzinfo=dt.UTC)
+    assert end == dt.datetime(2024, 9, 2, 0, 30, tzinfo=dt.UTC)
+    assert days == [dt.datetime(2024, 9, 1, tzinfo=dt.UTC)]

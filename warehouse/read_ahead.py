@@ -37,7 +37,7 @@ def read_ahead(items: Iterable[T], *, depth: int = 2) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             handoff.put(exc)
 
-    reader = threading.Thread(target=produce, name="focus-reader", daemon=True)
+    reader = threading.Thread(target=produce, name="read-ahead", daemon=True)
     reader.start()
     try:
         while True:

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from warehouse.bulk_insert import bulk_insert
+from warehouse.read_ahead import read_ahead
 from warehouse.rollup_build import TIME, DailyRollupBuilder
 from warehouse.schema import ROLLUP_GROUP_COLUMNS, ROLLUP_MONEY_COLUMNS, cost_daily, cost_line_items
 
@@ -141,7 +142,9 @@ def replace_rollup(
 ) -> int:
     """Replace ``scope`` with what ``builder`` saw, when that is ALL the scope's line items."""
     delete_scope(connection, scope)
-    return sum(write_rollup(connection, table, team_tag=team_tag) for table in builder.results())
+    # The next day's groups are computed while this day's rows are written.
+    days = read_ahead(builder.results())
+    return sum(write_rollup(connection, table, team_tag=team_tag) for table in days)
 
 
 def same_account(column: ColumnElement[Any], account: str | None) -> ColumnElement[bool]:

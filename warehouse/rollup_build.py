@@ -17,17 +17,20 @@ charge_period_end) pairs: batches are first reduced per charge period, then per 
 
 Memory stays bounded whatever the delivery's size. The per-period state is as large as the
 input when every line item is its own group (an hourly export of a big fleet), so once it holds
-``_SPILL_ROWS`` rows it is written to a temporary Arrow IPC file, split by day. Groups never
-span days, so :meth:`DailyRollupBuilder.results` then reduces one day at a time: memory is
-bounded by the largest day, not by the delivery.
+``_SPILL_ROWS`` rows it is appended to one temporary Arrow IPC file, cut into *slots*: the
+quarter of the UTC day the charge period starts in. Groups never span days, and one charge
+period falls in one slot, so :meth:`DailyRollupBuilder.results` reduces a day a slot or more
+at a time (about ``_SPILL_ROWS`` rows per step) and adds each step's group totals to the
+day's: memory is bounded by the day's groups and one slot of line items, not by the
+delivery or the size of its days.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -42,14 +45,10 @@ KEYS: tuple[str, ...] = ("day", "billing_period_start", *ROLLUP_GROUP_COLUMNS, "
 PERIOD: tuple[str, ...] = ("charge_period_start", "charge_period_end")
 _PLAIN_NUMBER = r"^[+-]?[0-9]*\.?[0-9]*$"
 _SPILL_ROWS = 10_000  # per-period rows held in memory (~4 MB) before they go to disk
-
-
-@dataclass(frozen=True)
-class _Spill:
-    """One temporary IPC file of per-period rows; ``days`` maps each day to its batch."""
-
-    path: str
-    days: dict[Any, int]
+# Spilled rows are cut by the charge start's quarter of the day. Smaller slots bound memory
+# tighter (a slot is reduced whole) but cost more: one-hour slots made 300k rows' rollup 80%
+# slower, six-hour slots cost nothing over the old whole-day cut.
+_SLOT_HOURS = 6
 
 
 class DailyRollupBuilder:
@@ -67,8 +66,11 @@ class DailyRollupBuilder:
         self.spill_rows = spill_rows
         self._parts: list[pa.Table] = []
         self._rows = 0
-        self._spills: list[_Spill] = []
+        # The spill file: each slot's batches in it, by index.
         self._spill_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._spill_writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._spilled: dict[Any, list[int]] = {}
+        self._spilled_batches = 0
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         if batch.num_rows == 0:
@@ -90,19 +92,27 @@ class DailyRollupBuilder:
         self._compact()
         memory = self._parts[0] if self._parts else None
         self._parts, self._rows = [], 0
-        if not self._spills:
+        if self._spill_writer is None:
             yield _groups(memory if memory is not None else _per_period(_empty()))
             return
-        spills, self._spills = self._spills, []
+        self._spill_writer.close()
+        spilled, self._spilled = self._spilled, {}
         try:
-            in_memory = {} if memory is None else dict(_split_days(memory))
+            in_memory = {} if memory is None else dict(_split_slots(memory))
             del memory
-            days = {day for spill in spills for day in spill.days} | set(in_memory)
-            for day in sorted(days, key=_day_order):
-                parts = [_read_day(spill, day) for spill in spills if day in spill.days]
-                if day in in_memory:
-                    parts.append(in_memory.pop(day))
-                yield _groups(_per_period(pa.concat_tables(parts), partial=True))
+            slots = sorted(set(spilled) | set(in_memory), key=_slot_order)
+            with pa.OSFile(self._spill_path) as source:  # plain reads: freed once reduced
+                spill = pa.ipc.open_file(source)
+                for _, day_slots in itertools.groupby(slots, key=_slot_day):
+                    totals: pa.Table | None = None
+                    pending: list[pa.Table] = []
+                    for slot in day_slots:
+                        pending += [_table(spill.get_batch(i)) for i in spilled.get(slot, [])]
+                        if slot in in_memory:
+                            pending.append(in_memory.pop(slot))
+                        if sum(part.num_rows for part in pending) >= self.spill_rows:
+                            totals, pending = _add_totals(totals, pending), []
+                    yield _money_as_text(_add_totals(totals, pending))
         finally:
             self.close()
 
@@ -112,10 +122,22 @@ class DailyRollupBuilder:
 
     def close(self) -> None:
         """Remove the temporary files; the builder keeps no rows."""
-        self._parts, self._rows, self._spills = [], 0, []
+        self._parts, self._rows, self._spilled, self._spilled_batches = [], 0, {}, 0
+        if self._spill_writer is not None:
+            self._spill_writer.close()
+            self._spill_writer = None
         if self._spill_dir is not None:
             self._spill_dir.cleanup()
             self._spill_dir = None
+
+    @property
+    def spilled(self) -> bool:
+        return self._spill_writer is not None
+
+    @property
+    def _spill_path(self) -> str:
+        assert self._spill_dir is not None
+        return f"{self._spill_dir.name}/per-period.arrow"
 
     def _compact(self) -> None:
         if len(self._parts) > 1:
@@ -123,16 +145,14 @@ class DailyRollupBuilder:
         self._rows = self._parts[0].num_rows if self._parts else 0
 
     def _spill(self) -> None:
-        if self._spill_dir is None:
+        table = self._parts[0]
+        if self._spill_writer is None:
             self._spill_dir = tempfile.TemporaryDirectory(prefix="spendwatch-rollup-")
-        path = f"{self._spill_dir.name}/{len(self._spills)}.arrow"
-        days: dict[Any, int] = {}
-        split = _split_days(self._parts[0])
-        with pa.ipc.new_file(path, split[0][1].schema) as writer:
-            for index, (day, table) in enumerate(split):
-                writer.write_table(table, max_chunksize=table.num_rows or 1)
-                days[day] = index
-        self._spills.append(_Spill(path, days))
+            self._spill_writer = pa.ipc.new_file(self._spill_path, table.schema)
+        for slot, part in _split_slots(table):
+            self._spill_writer.write_table(part, max_chunksize=part.num_rows or 1)
+            self._spilled.setdefault(slot, []).append(self._spilled_batches)
+            self._spilled_batches += 1
         self._parts, self._rows = [], 0
 
     def _prepare(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
@@ -169,43 +189,66 @@ class DailyRollupBuilder:
 
 def _groups(periods: pa.Table) -> pa.Table:
     """Reduce per-period rows to one row per day and group, money as text."""
+    return _money_as_text(_totals(periods))
+
+
+def _totals(periods: pa.Table) -> pa.Table:
+    """Per day and group: money sums (decimal) with their scales, line_count, usage_hours."""
     length = pc.subtract(periods["charge_period_end"], periods["charge_period_start"])
     hours = pc.divide(pc.cast(pc.cast(length, pa.int64()), pa.float64()), 3_600_000_000.0)
+    return _sum_by_group(periods.drop_columns(list(PERIOD)).append_column("usage_hours", hours))
+
+
+def _sum_by_group(table: pa.Table) -> pa.Table:
     aggregates: list[Any] = [("line_count", "sum"), ("usage_hours", "sum")]
     for name in ROLLUP_MONEY_COLUMNS:
         aggregates += [(name, "sum"), (f"{name}_scale", "max")]
-    groups = (
-        periods.append_column("usage_hours", hours)
-        .group_by(list(KEYS), use_threads=False)
-        .aggregate(aggregates)
+    grouped = table.group_by(list(KEYS), use_threads=False).aggregate(aggregates)
+    return grouped.rename_columns(
+        [name.removesuffix("_sum").removesuffix("_max") for name in grouped.schema.names]
     )
-    columns = {key: groups[key] for key in KEYS}
+
+
+def _add_totals(totals: pa.Table | None, pending: list[pa.Table]) -> pa.Table:
+    """``totals`` plus the group totals of ``pending`` per-period parts. Whole slots only: a
+    charge period is in one slot, so its rows meet in one ``pending`` and count once."""
+    added = _totals(_per_period(pa.concat_tables(pending), partial=True)) if pending else None
+    if totals is None or added is None:
+        result = totals if added is None else added
+        assert result is not None, "a day always has at least one slot"
+        return result
+    return _sum_by_group(pa.concat_tables([totals, added]))
+
+
+def _money_as_text(totals: pa.Table) -> pa.Table:
+    columns = {key: totals[key] for key in KEYS}
     for name in ROLLUP_MONEY_COLUMNS:
-        columns[name] = _money_text(groups[f"{name}_sum"], groups[f"{name}_scale_max"])
-    columns["line_count"] = groups["line_count_sum"]
-    columns["usage_hours"] = groups["usage_hours_sum"]
+        columns[name] = _money_text(totals[name], totals[f"{name}_scale"])
+    columns["line_count"] = totals["line_count"]
+    columns["usage_hours"] = totals["usage_hours"]
     return pa.table(columns)
 
 
-def _split_days(table: pa.Table) -> list[tuple[Any, pa.Table]]:
-    """The table's rows per day (None: no charge period start), days in order."""
-    ordered = table.sort_by([("day", "ascending")])
-    runs = pc.run_end_encode(ordered["day"].combine_chunks())
+def _split_slots(table: pa.Table) -> list[tuple[Any, pa.Table]]:
+    """The table's rows per slot: the UTC quarter-day its charge period starts in (multiples
+    of six hours from the epoch, so a slot never crosses midnight), or None: no start."""
+    slot = pc.floor_temporal(table["charge_period_start"], unit="hour", multiple=_SLOT_HOURS)
+    ordered = table.append_column("_slot", slot).sort_by([("_slot", "ascending")])
+    runs = pc.run_end_encode(ordered["_slot"].combine_chunks())
+    ordered = ordered.drop_columns(["_slot"])
     split, start = [], 0
-    for day, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-        split.append((day, ordered.slice(start, end - start)))
+    for slot_start, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        split.append((slot_start, ordered.slice(start, end - start)))
         start = end
     return split or [(None, ordered)]
 
 
-def _day_order(day: Any) -> tuple[bool, Any]:
-    return (day is None, day or 0)
+def _slot_order(slot: Any) -> tuple[bool, Any]:
+    return (slot is None, slot or 0)
 
 
-def _read_day(spill: _Spill, day: Any) -> pa.Table:
-    # A plain file read (not a memory map): the pages go back to the pool once reduced.
-    with pa.OSFile(spill.path) as source:
-        return pa.Table.from_batches([pa.ipc.open_file(source).get_batch(spill.days[day])])
+def _slot_day(slot: Any) -> Any:
+    return None if slot is None else slot.date()
 
 
 def _empty() -> pa.Table:
@@ -289,3 +332,7 @@ def _money_text(sums: pa.ChunkedArray, scales: pa.ChunkedArray) -> pa.Array:
             values[i] = format(Decimal(values[i]), "f")
         chosen = pa.array(values, pa.string())
     return chosen
+
+
+def _table(batch: pa.RecordBatch) -> pa.Table:
+    return pa.Table.from_batches([batch])

@@ -59,7 +59,7 @@ def test_spilled_rollup_is_exact_and_cleans_up() -> None:
     for batch in batches:
         spilling.add(batch)
         in_memory.add(batch)
-    assert spilling._spills, "the small limit should have spilled"
+    assert spilling.spilled, "the small limit should have spilled"
     spill_dir = Path(spilling._spill_dir.name)  # type: ignore[union-attr]
     assert spill_dir.exists()
 
@@ -87,10 +87,33 @@ def test_spilled_rollup_of_a_real_sample_equals_the_in_memory_one(shared_data: P
     for batch in FocusFile(str(path)):
         spilling.add(batch)
         in_memory.add(batch)
-    assert spilling._spills
+    assert spilling.spilled
     spilled = pa.concat_tables(list(spilling.results()))
     kept = pa.concat_tables(list(in_memory.results()))
     order = [(name, "ascending") for name in kept.schema.names]
     assert spilled.num_rows == kept.num_rows > 0
     assert spilled.sort_by(order).equals(kept.sort_by(order))
     assert spilling._spill_dir is None  # results() removed its files
+
+
+def test_a_day_reduced_a_slot_at_a_time_adds_up_exactly() -> None:
+    """After a spill a day is reduced in steps (quarter-day slots, a few at a time) whose
+    group totals are added: hours repeated across batches still count once, sums stay exact."""
+    batches = [
+        _batch([("i-1", 4, 0, "0.10"), ("i-1", 4, 7, "0.20"), ("i-2", 4, 23, "5")]),
+        # hour 7 of i-1 again (another line item of the same hour), and later slots
+        _batch([("i-1", 4, 7, "0.05"), ("i-1", 4, 13, "0.300"), ("i-1", 4, 19, "-0.15")]),
+        _batch([("i-2", 4, 6, "1.25"), ("i-1", 5, 2, "9")]),
+    ]
+    spilling = DailyRollupBuilder(team_tag="team", source="s", spill_rows=2)
+    for batch in batches:
+        spilling.add(batch)
+    assert spilling.spilled
+    expected = {
+        # 0.10 + 0.20 + 0.05 + 0.300 - 0.15 = 0.500; hours 0, 7, 13, 19 -> 4 h from 5 lines
+        ("i-1", 4): ("0.500", 5, 4.0),
+        # 5 + 1.25 = 6.25; hours 6 and 23 -> 2 h
+        ("i-2", 4): ("6.25", 2, 2.0),
+        ("i-1", 5): ("9", 1, 1.0),
+    }
+    assert _by_key(list(spilling.results())) == expected

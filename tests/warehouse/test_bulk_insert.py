@@ -9,10 +9,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from warehouse.bulk_insert import bulk_insert
+import warehouse.bulk_insert as bulk_insert_module
+from warehouse.bulk_insert import bulk_insert, line_item_writer
 from warehouse.schema import cost_line_items
 
 T = cost_line_items
@@ -80,3 +82,43 @@ def test_times_keep_their_microseconds_and_whole_seconds(engine: Engine) -> None
             sa.select(T.c.charge_period_start, T.c.charge_period_end).order_by(T.c.billed_cost)
         ).all()
     assert [tuple(row) for row in stored] == list(zip(with_micros, whole, strict=True))
+
+
+def test_line_items_written_in_runs_all_arrive(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite collects batches into runs (here of 3 rows) and inserts each in index order; a
+    run is flushed when full, on pause() and at the end, and batches with different columns
+    share a run. Every row must arrive once, whatever the order it went in."""
+    monkeypatch.setattr(bulk_insert_module, "_SQLITE_RUN_ROWS", 3)
+    start = _utc(2024, 9, 1)
+    batches = [
+        pa.RecordBatch.from_pydict(
+            {
+                "resource_id": [f"i-{(7 * n) % 5}" for n in range(first, first + size)],
+                "charge_period_start": pa.array(
+                    [start + dt.timedelta(hours=n) for n in range(first, first + size)],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "billed_cost": [f"{n}.01" for n in range(first, first + size)],
+                **({"region_id": ["us-east-1"] * size} if index % 2 else {}),
+            }
+        )
+        for index, (first, size) in enumerate([(0, 2), (2, 2), (4, 4), (8, 1), (9, 2)])
+    ]
+    with engine.begin() as connection, line_item_writer(connection) as writer:
+        for index, batch in enumerate(batches):
+            writer.write(batch, load_id="L", source="test")
+            if index == 3:
+                writer.pause()
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(T.c.billed_cost, T.c.resource_id, T.c.region_id).order_by(
+                T.c.charge_period_start
+            )
+        ).all()
+    # 11 rows, n = 0..10, each once with its own cost; a region only on the rows of the
+    # second and fourth batches (n = 2, 3 and 8)
+    assert [row[0] for row in stored] == [Decimal(f"{n}.01") for n in range(11)]
+    assert [row[1] for row in stored] == [f"i-{(7 * n) % 5}" for n in range(11)]
+    assert [n for n, row in enumerate(stored) if row[2] == "us-east-1"] == [2, 3, 8]

@@ -42,9 +42,10 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
     described = _describe(csv_path)
     print(f"input: {described}", flush=True)
     pg_url = _scratch_pg_url()
-    # The machine may be shared: --quick takes the median of 3 runs of each path, interleaved
-    # so that a burst of other load hits every path alike.
-    runs = 3 if quick else 1
+    # The machine may be shared: the median of 3 runs of each path, interleaved so that a burst
+    # of other load hits every path alike (single full-size runs of the PostgreSQL path moved
+    # by 10% from one run to the next).
+    runs = 3
     kinds = {
         "ingest_focus_sqlite": ("spendwatch_sqlite", ""),
         "ingest_focus_postgres": ("spendwatch_postgres", pg_url),

@@ -20,9 +20,10 @@ from sqlalchemy.engine import Connection
 from warehouse.db import DatabaseError
 from warehouse.schema import cost_line_items
 
-# The page cache stays resident for the whole load, so it comes out of the 300 MB budget: on
-# the 1 M-row bench file 4 MiB cost ~4% more time than 16 MiB and saved 16 MB of peak RSS.
-_SQLITE_CACHE_KIB = 8 * 1024
+# The page cache stays resident for the whole load, so it comes out of the 300 MB budget. On
+# the 1 M-row bench file (two runs each): 8 MiB 32.1 s / 258 MB peak, 16 MiB 31.0 s / 267 MB,
+# 32 MiB 30.2 s / 285 MB. 16 MiB keeps a margin for the rest.
+_SQLITE_CACHE_KIB = 16 * 1024
 _SQLITE_ROWS_PER_CALL = 2048  # bounds the Python objects alive at once (~40 a row)
 # Line items are inserted in runs of this many rows, each in (resource_id, charge_period_start)
 # order: that index's B-tree then takes each resource's rows of a run on the same few pages

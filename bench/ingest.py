@@ -99,6 +99,47 @@ def run(*, quick: bool) -> list[dict[str, Any]]:
                 },
             ]
         records.append(record)
+    return records + _twice_the_rows(rows, measured, pg_url)
+
+
+def _twice_the_rows(
+    rows: int, measured: dict[str, dict[str, Any]], pg_url: str
+) -> list[dict[str, Any]]:
+    """ "Under 300 MB whatever the file size": the same load of a file twice as long, one run
+    each, its peak RSS against the median-run file's."""
+    csv_path = DATA_DIR / f"focus_v2_{2 * rows}.csv"
+    if not csv_path.exists():
+        print(f"generating {2 * rows:,} FOCUS rows into {csv_path} ...", flush=True)
+        generate_focus_csv(csv_path, rows=2 * rows)
+    records = []
+    for name, kind, url in (
+        ("ingest_focus_sqlite", "spendwatch_sqlite", ""),
+        ("ingest_focus_postgres", "spendwatch_postgres", pg_url),
+    ):
+        result = _worker(kind, csv_path, url)
+        peak, base = result["peak_rss_mb"], measured[name]["peak_rss_mb"]
+        ratio = round(peak / base, 2)
+        records.append(
+            {
+                "name": f"{name}_peak_at_2x_rows",
+                "value": peak,
+                "unit": "MB",
+                "baseline": f"{name} at 1x rows",
+                "baseline_value": base,
+                "ratio": ratio,
+                "rows": result["rows"],
+                "peak_rss_mb": peak,
+                "seconds": round(result["seconds"], 2),
+                "runs": 1,
+                "goals": [
+                    {
+                        "goal": f"peak RSS under {PEAK_RSS_GOAL_MB} MB",
+                        "met": peak < PEAK_RSS_GOAL_MB,
+                    },
+                    {"goal": "flat: at most 1.1x the 1x file's peak", "met": ratio <= 1.1},
+                ],
+            }
+        )
     return records
 
 

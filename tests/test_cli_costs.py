@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -122,3 +123,18 @@ def test_bad_file_exits_non_zero_with_one_line_and_writes_nothing(
     unknown = runner.invoke(app, ["costs", "--group-by", "colour"])
     assert unknown.exit_code != 0
     assert "choose from provider" in str(unknown.exception)
+
+
+def test_ingest_summary_says_rows_time_rate_and_replaced(warehouse: str, shared_data: Path) -> None:
+    sample = shared_data / "focus" / "sample-data" / "focus_sample.csv"
+    [first] = invoke("ingest", "focus", str(sample), "--format", "json")
+    assert (first["rows"], first["replaced_rows"]) == (1000, 0)
+    assert isinstance(first["seconds"], float) and first["seconds"] > 0
+    again = runner.invoke(app, ["ingest", "focus", str(sample)], terminal_width=200)
+    assert again.exit_code == 0, again.output
+    title = " ".join(again.stdout.split())  # rich may wrap the title
+    assert re.search(
+        r"load [0-9a-f-]{36}: 1,000 rows in \d[\d,]*\.\d s \([\d,]+ rows/s\), "
+        r"1,000 earlier rows replaced",
+        title,
+    ), title

@@ -32,7 +32,7 @@ def test_a_terminal_sees_each_file_read_to_the_end(db_url: str, shared_data: Pat
     assert [" ".join(words[:-1]) for words in lines] == [
         f"reading focus_sample.csv {bar} 100% 1,000 rows",
         f"reading saas_spend_agreements_b2.csv {bar} 100% 14 rows",
-        f"replacing, rolling up, committing {bar} 100% done",
+        f"rolling up, committing {bar} 100% done",
     ]
 
 

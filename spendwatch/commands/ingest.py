@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,12 @@ class IngestSummary:
     load_id: str
     rows: int
     replaced_rows: int
+    seconds: float = 0.0  # wall time of the load, from opening the first file to the commit
     files: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> int:
+        return round(self.rows / self.seconds) if self.seconds > 0 else 0
 
 
 def ingest_focus_files(
@@ -63,6 +69,7 @@ def ingest_focus_files(
     s3_client = _s3_client(settings) if any(p.startswith("s3://") for p in paths) else None
     files = [FocusFile(path, options=options, s3_client=s3_client) for path in paths]
     engine = open_warehouse(settings)
+    started = time.perf_counter()
     try:
         with progress_bar(console) as progress:
             result = load_focus_batches(
@@ -76,7 +83,9 @@ def ingest_focus_files(
                     progress.update(task.id, total=1.0, completed=1.0, detail="done")
     finally:
         engine.dispose()
-    summary = IngestSummary(result.load_id, result.rows, result.replaced_rows)
+    summary = IngestSummary(
+        result.load_id, result.rows, result.replaced_rows, time.perf_counter() - started
+    )
     for file in files:
         summary.files.append(
             {
@@ -101,9 +110,9 @@ def _reported(files: Sequence[FocusFile], progress: Progress) -> Iterator[pa.Rec
             progress.update(task, detail=f"{file.rows:,} rows")
             yield batch
         progress.update(task, completed=1.0, detail=f"{file.rows:,} rows")
-    # After the last batch the load replaces superseded rows, writes the daily rollup and
-    # commits: seconds on a large delivery, shown rather than left as a bar stuck at 100%.
-    progress.add_task("replacing, rolling up, committing", total=None, detail="")
+    # After the last batch the load writes the daily rollup and commits: seconds on a large
+    # delivery, shown rather than left as a bar stuck at 100%.
+    progress.add_task("rolling up, committing", total=None, detail="")
 
 
 def _s3_client(settings: Settings) -> Any:
@@ -139,16 +148,17 @@ def focus_command(
                     "load_id": summary.load_id,
                     "rows": summary.rows,
                     "replaced_rows": summary.replaced_rows,
+                    "seconds": round(summary.seconds, 2),
                     "files": summary.files,
                 }
             ],
-            columns=("load_id", "rows", "replaced_rows", "files"),
+            columns=("load_id", "rows", "replaced_rows", "seconds", "files"),
             fmt=fmt,
         )
         return
     title = (
-        f"load {summary.load_id}: {summary.rows} rows in, "
-        f"{summary.replaced_rows} earlier rows replaced"
+        f"load {summary.load_id}: {summary.rows:,} rows in {summary.seconds:,.1f} s "
+        f"({summary.rows_per_second:,} rows/s), {summary.replaced_rows:,} earlier rows replaced"
     )
     emit(summary.files, columns=COLUMNS, fmt=fmt, title=title)
 

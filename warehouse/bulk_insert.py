@@ -2,7 +2,8 @@
 
 This is where loads spend their time, so both the line items and the daily rollup go through
 here: ``sqlite3.executemany`` of tuples built column-wise on SQLite, ``COPY ... FROM STDIN`` of
-Arrow-written CSV on PostgreSQL. The rows commit or roll back with the caller's transaction.
+CSV built with Arrow kernels on PostgreSQL. The rows commit or roll back with the caller's
+transaction.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -44,6 +45,14 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.kind, self.resource_id, self.action)
+
+
+OWNER_FIELDS = ("provider", "account_id", "region", "owner", "team")
+
+
+def owned_by(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`Finding` fields that say whose resource it is, from an inventory record."""
+    return {name: record[name] for name in OWNER_FIELDS}
 
 
 def fingerprint(kind: str, resource_id: str, action: str) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.attached_gpus import attachable_counts, attached_gpu_quote
-from analytics.findings import Confidence, Finding, utc
+from analytics.findings import Confidence, Finding, owned_by, utc
 from analytics.idle_gpu import _iso, _records
 from analytics.policies import HOURS_PER_MONTH, RightsizingPolicy
 from warehouse.queries.catalog import bills_attached_gpus
@@ -177,11 +177,7 @@ def _finding(
         currency=str(current["currency"]),
         confidence=_confidence(same_model),
         evidence=evidence,
-        provider=owner["provider"],
-        account_id=owner["account_id"],
-        region=owner["region"],
-        owner=owner["owner"],
-        team=owner["team"],
+        **owned_by(owner),
         action=f"resize_to:{best['instance_type']}",
     )
 
@@ -250,11 +246,7 @@ def _detach_finding(
         currency=str(current["currency"]),
         confidence="high",
         evidence=evidence,
-        provider=owner["provider"],
-        account_id=owner["account_id"],
-        region=owner["region"],
-        owner=owner["owner"],
-        team=owner["team"],
+        **owned_by(owner),
         action=f"detach_gpus_to:{keep}",
     )
 

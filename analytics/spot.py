@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.attached_gpus import attached_gpu_quote, summed_spot_points
-from analytics.findings import Confidence, Finding, utc
+from analytics.findings import Confidence, Finding, owned_by, utc
 from analytics.idle_gpu import _iso, _records
 from analytics.policies import HOURS_PER_MONTH, SpotPolicy
 from warehouse.queries.catalog import bills_attached_gpus, gpu_sku
@@ -154,11 +154,7 @@ def spot_candidate_findings(
                 currency=str(listed["currency"]),
                 confidence=confidence,
                 evidence=evidence,
-                provider=owner["provider"],
-                account_id=owner["account_id"],
-                region=owner["region"],
-                owner=owner["owner"],
-                team=owner["team"],
+                **owned_by(owner),
                 action="move_to_spot",
             )
         )

@@ -295,7 +295,7 @@ def cur_to_focus(cur: CurColumns) -> dict[str, pa.Array]:
         "invoice_issuer_name": cur.text("bill_invoicing_entity"),
         "publisher_name": cur.text("line_item_legal_entity"),
         "pricing_category": pricing_category,
-        "provider_name": pa.array(["AWS"] * cur.batch.num_rows, _STRING),
+        "provider_name": pa.repeat(pa.scalar("AWS", _STRING), cur.batch.num_rows),
         "region_id": _first_of(cur.text("product_region"), cur.text("product_region_code")),
         "region_name": cur.text("product_location"),
         "availability_zone": cur.text("line_item_availability_zone"),

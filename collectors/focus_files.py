@@ -250,13 +250,12 @@ class FocusFile:
                 first_row=first_row,
             )
         if "billing_currency" not in columns:
-            columns["billing_currency"] = pa.array(
-                [self.options.default_currency.upper()] * batch.num_rows, pa.string()
-            )
+            currency = pa.scalar(self.options.default_currency.upper(), pa.string())
+            columns["billing_currency"] = pa.repeat(currency, batch.num_rows)
         provider = columns.get("provider_name")
         fallback = self.options.provider_hint or "unknown"
         columns["provider_name"] = (
-            pa.array([fallback] * batch.num_rows, pa.string())
+            pa.repeat(pa.scalar(fallback, pa.string()), batch.num_rows)
             if provider is None
             else pc.fill_null(provider, fallback)
         )

@@ -215,7 +215,7 @@ def _sqlite_insert(
 
 def _with_constants(data: pa.Table, constants: Mapping[str, str]) -> pa.Table:
     for column, value in constants.items():
-        data = data.append_column(column, pa.array(itertools.repeat(value, data.num_rows)))
+        data = data.append_column(column, pa.repeat(pa.scalar(value, pa.string()), data.num_rows))
     return data
 
 

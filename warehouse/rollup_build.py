@@ -170,7 +170,7 @@ class DailyRollupBuilder:
         source = (
             column("x_source", pa.string())
             if "x_source" in names
-            else pa.array([self.source] * rows, pa.string())
+            else pa.repeat(pa.scalar(self.source, pa.string()), rows)
         )
         prepared: dict[str, pa.Array] = {
             "day": pc.floor_temporal(start, unit="day"),
@@ -183,7 +183,7 @@ class DailyRollupBuilder:
         }
         for name in ROLLUP_MONEY_COLUMNS:
             prepared[name], prepared[f"{name}_scale"] = _money(column(name, pa.string()))
-        prepared["line_count"] = pa.array([1] * rows, pa.int64())
+        prepared["line_count"] = pa.repeat(pa.scalar(1, pa.int64()), rows)
         return pa.table(prepared)
 
 
@@ -212,12 +212,10 @@ def _sum_by_group(table: pa.Table) -> pa.Table:
 def _add_totals(totals: pa.Table | None, pending: list[pa.Table]) -> pa.Table:
     """``totals`` plus the group totals of ``pending`` per-period parts. Whole slots only: a
     charge period is in one slot, so its rows meet in one ``pending`` and count once."""
-    added = _totals(_per_period(pa.concat_tables(pending), partial=True)) if pending else None
-    if totals is None or added is None:
-        result = totals if added is None else added
-        assert result is not None, "a day always has at least one slot"
-        return result
-    return _sum_by_group(pa.concat_tables([totals, added]))
+    parts = [] if totals is None else [totals]
+    if pending:
+        parts.append(_totals(_per_period(pa.concat_tables(pending), partial=True)))
+    return parts[0] if len(parts) == 1 else _sum_by_group(pa.concat_tables(parts))
 
 
 def _money_as_text(totals: pa.Table) -> pa.Table:
